@@ -1,0 +1,1 @@
+"""tap-atlassian: a Singer tap for Confluence and Jira Service Management."""
