@@ -1,0 +1,1 @@
+"""target-duckdb-lossless: a Singer target for an embedded DuckDB file that loses no row."""
