@@ -1,0 +1,116 @@
+"""``tap-atlassian-auth``: the login steps that happen outside a sync (SETTINGS.md "Commands").
+
+    tap-atlassian-auth url      --config C [--product jira|confluence]
+    tap-atlassian-auth exchange --config C --verifier CODE [--product jira|confluence]
+    tap-atlassian-auth login    --config C [--product jira|confluence]
+    tap-atlassian-auth status   --config C [--product jira|confluence]
+
+Each subcommand calls the same-named method of the configured scheme. Exit status 0 on
+success; otherwise 1 (login step failed) or 2 (settings), with one line on stderr that
+never contains a secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import typing as t
+
+from tap_atlassian.auth import AuthError, build_authenticator
+from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings
+from tap_atlassian.redact import redact
+from tap_atlassian.sites import Sites
+
+ENV_PREFIX = "TAP_ATLASSIAN_"
+
+
+def config_from_env() -> dict[str, t.Any]:
+    """Settings from ``TAP_ATLASSIAN_<NAME>`` variables (``--config ENV``, as the SDK does)."""
+    out: dict[str, t.Any] = {}
+    for name, schema in CONFIG_SCHEMA["properties"].items():
+        raw = os.environ.get(ENV_PREFIX + name.upper())
+        if raw is None:
+            continue
+        kind = schema.get("type")
+        kind = kind[0] if isinstance(kind, list) else kind
+        if kind == "array":
+            out[name] = json.loads(raw) if raw.startswith("[") else [v for v in raw.split(",") if v]
+        elif kind in {"integer", "number", "boolean"}:
+            out[name] = json.loads(raw.lower() if kind == "boolean" else raw)
+        else:
+            out[name] = raw
+    return out
+
+
+def load_config(paths: list[str]) -> dict[str, t.Any]:
+    """Merge the config files in order (later wins); ``ENV`` reads environment variables."""
+    config: dict[str, t.Any] = {}
+    for path in paths:
+        if path == "ENV":
+            config.update(config_from_env())
+            continue
+        try:
+            with open(path, encoding="utf-8") as handle:
+                config.update(json.load(handle))
+        except (OSError, ValueError) as exc:
+            msg = f"--config {path}: cannot read a JSON object ({type(exc).__name__})"
+            raise ConfigError(msg) from None
+    return config
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tap-atlassian-auth", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, text in (("url", "print the authorization URL"),
+                       ("exchange", "exchange a verifier for tokens and store them"),
+                       ("login", "desktop flow: browser, local redirect listener, exchange"),
+                       ("status", "what the stored login state holds (never a secret)")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--config", action="append", required=True, metavar="C",
+                         help="config JSON file (repeatable; ENV reads TAP_ATLASSIAN_* variables)")
+        cmd.add_argument("--product", choices=("jira", "confluence"), default="jira")
+        if name == "exchange":
+            cmd.add_argument("--verifier", required=True, help="the code from the redirect")
+    return parser
+
+
+def run(args: argparse.Namespace) -> t.Any:
+    """Dispatch one subcommand to the scheme; returns what to print."""
+    settings = Settings.from_config(load_config(args.config))
+    site = Sites(settings).site(args.product)
+    scheme = build_authenticator(settings, args.product, site).scheme
+    if args.command == "url":
+        return scheme.authorization_url()
+    if args.command == "exchange":
+        scheme.exchange(args.verifier)
+        return f"{scheme.name}: tokens stored for {args.product}"
+    if args.command == "login":
+        scheme.login()
+        return f"{scheme.name}: logged in to {args.product}"
+    return json.dumps(scheme.status(), indent=2, sort_keys=True, default=str)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console entry point."""
+    args = _parser().parse_args(argv)
+    secrets: list[str] = []
+    try:
+        secrets = Settings.from_config(load_config(args.config)).secrets()
+    except ConfigError:
+        pass
+    try:
+        output = run(args)
+    except ConfigError as exc:
+        print(f"tap-atlassian-auth: {redact(str(exc), secrets)}", file=sys.stderr)
+        return 2
+    except AuthError as exc:
+        print(f"tap-atlassian-auth: {redact(str(exc), secrets)}", file=sys.stderr)
+        return 1
+    print(redact(str(output), secrets))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
