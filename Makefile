@@ -1,12 +1,15 @@
 # tap-atlassian: the two commands of the README are `make demo` and `make test`.
-# Everything either needs is installed by these targets into .venv (and, for the
-# Meltano runs, into Meltano's own plugin environments); nothing is assumed on the machine
-# but Python 3.10+ and make.
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
+# Everything either needs is installed by these targets into .venv (the tap and its tests)
+# and .venv-meltano (Meltano itself, kept apart so its pins never meet the tap's; Meltano
+# then builds one venv per plugin under .meltano/). Nothing is assumed on the machine but
+# Python 3.10+ and make.
+PYTHON  ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+MELTANO_VENV := .venv-meltano
+MELTANO_VERSION ?= 4.4.1
 
-.PHONY: install test demo clean
+.PHONY: install meltano test demo bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +19,25 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed
 
+$(MELTANO_VENV)/.installed:
+	$(PYTHON) -m venv $(MELTANO_VENV)
+	$(MELTANO_VENV)/bin/pip install --quiet --upgrade pip
+	$(MELTANO_VENV)/bin/pip install --quiet 'meltano==$(MELTANO_VERSION)'
+	touch $@
+
+meltano: $(MELTANO_VENV)/.installed
+
+# The README's first command: a fake Atlassian site -> meltano run -> output/atlassian.duckdb.
+demo: install meltano
+	$(BIN)/python -m demo
+
 # The whole test suite (what .ci/run calls).
-test: install
+test: install meltano
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
+# Throughput and memory of the jira_issues sync against a bare requests+orjson loop.
+bench: install
+	$(BIN)/python -m benchmarks.throughput
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(MELTANO_VENV) .meltano output .pytest_cache build *.egg-info
