@@ -1,0 +1,329 @@
+"""``auth_scheme: okta``: SAML single sign-on through Okta, with Okta MFA.
+
+Wire flow (AUTH_FLOWS.md "okta"; Okta Classic Authentication API,
+https://developer.okta.com/docs/reference/api/authn):
+
+1. ``POST {ORG}/api/v1/authn`` with the user's credentials and the remembered device
+   token (``context.deviceToken``); ``Authorization: SSWS`` for a trusted application.
+2. On ``MFA_REQUIRED``: verify the factor chosen by ``sso_properties.mfa_type`` (Okta
+   Verify push polled until answered, TOTP, SMS or e-mail passcode), with
+   ``rememberDevice=true`` so the next run skips MFA.
+3. ``GET {sso_login_url}?sessionToken=...`` (the app's embed link) -> the SAML form,
+   posted to ``sso_exchange_url`` -> the product's session cookies.
+
+The device token is kept in the encrypted settings file (section ``okta:<product>``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import secrets
+import typing as t
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from tap_atlassian.auth.saml import (
+    Flow,
+    FlowRequest,
+    FlowResponse,
+    LoginError,
+    SamlSchemeAuth,
+    Wait,
+    server_answer,
+    submit_saml_form,
+    unexpected_page,
+)
+from tap_atlassian.config import ConfigError
+
+if t.TYPE_CHECKING:
+    from tap_atlassian.config import Settings
+
+SCHEME = "okta"
+MFA_TYPES = {"oktaverify": "OktaVerify", "sms": "SMS", "email": "Email"}
+DEFAULT_POLL_SECONDS = 2.0
+DEFAULT_PUSH_TIMEOUT_SECONDS = 120.0
+_FATAL_STATUSES = {
+    "LOCKED_OUT": "the Okta account is locked out: unlock it (or ask an Okta administrator)",
+    "PASSWORD_EXPIRED": "the Okta password has expired: change it in Okta, then update password",
+    "MFA_ENROLL": "Okta asks this user to enrol an MFA factor first: sign in to Okta once in a "
+                  "browser and enrol Okta Verify, SMS or Email",
+    "RECOVERY": "the Okta account is in password recovery",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class OktaOptions:
+    """The Okta part of ``sso_properties`` (see SETTINGS.md), normalised."""
+
+    api_token: str | None = None
+    mfa_type: str | None = None  # OktaVerify | SMS | Email
+    mfa_passcode: str | None = None
+    mfa_remember_device: bool = True
+    poll_seconds: float = DEFAULT_POLL_SECONDS
+    push_timeout_seconds: float = DEFAULT_PUSH_TIMEOUT_SECONDS
+
+    def __repr__(self) -> str:
+        """Never shows the token or the passcode."""
+        return (f"OktaOptions(mfa_type={self.mfa_type!r}, remember={self.mfa_remember_device}, "
+                f"api_token={'set' if self.api_token else 'unset'})")
+
+    @classmethod
+    def from_properties(cls, props: t.Mapping[str, t.Any]) -> OktaOptions:
+        """Read ``sso_properties`` (keys case-insensitive, ``_`` optional)."""
+        norm = {re.sub(r"[^a-z]", "", str(k).lower()): v for k, v in (props or {}).items()}
+        mfa_type = norm.get("mfatype")
+        if mfa_type:
+            key = re.sub(r"[^a-z]", "", str(mfa_type).lower())
+            if key not in MFA_TYPES:
+                msg = f"sso_properties: MFAType {mfa_type!r} is not one of OktaVerify, SMS, Email"
+                raise ConfigError(msg)
+            mfa_type = MFA_TYPES[key]
+        remember = norm.get("mfarememberdevice", True)
+        if isinstance(remember, str):
+            remember = remember.strip().lower() not in {"false", "0", "no", "off"}
+        try:
+            poll = float(norm.get("mfapollseconds", DEFAULT_POLL_SECONDS))
+            limit = float(norm.get("mfatimeoutseconds", DEFAULT_PUSH_TIMEOUT_SECONDS))
+        except (TypeError, ValueError):
+            msg = "sso_properties: MFAPollSeconds and MFATimeoutSeconds must be numbers"
+            raise ConfigError(msg) from None
+        return cls(api_token=str(norm["apitoken"]) if norm.get("apitoken") else None,
+                   mfa_type=mfa_type or None,
+                   mfa_passcode=str(norm["mfapasscode"]).strip() if norm.get("mfapasscode")
+                   else None,
+                   mfa_remember_device=bool(remember), poll_seconds=max(poll, 0.0),
+                   push_timeout_seconds=max(limit, 0.0))
+
+
+@dataclasses.dataclass(frozen=True)
+class OktaResult:
+    """What an Okta login produced: the consumer's answer and the device token to keep."""
+
+    consumer: FlowResponse
+    device_token: str | None
+    mfa_factor: str | None  # the factorType verified, None when Okta asked for no MFA
+
+
+def okta_org(login_url: str) -> str:
+    """The Okta org: the origin of ``sso_login_url``."""
+    parts = urlsplit(login_url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, urlencode(params)) if q)
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
+
+
+def _okta_json(step: str, answer: FlowResponse) -> dict[str, t.Any]:
+    """An Okta JSON answer with a ``status``; anything else is an unexpected page."""
+    data = answer.json()
+    if answer.status == 401:  # noqa: PLR2004
+        detail = "check user and password"
+        if isinstance(data, dict) and data.get("errorCode") == "E0000011":
+            detail = "the trusted application's api_token in sso_properties was refused"
+        raise LoginError(SCHEME, step, f"Okta refused the login ({server_answer(answer)}): "
+                         f"{detail}")
+    if answer.status != 200 or not isinstance(data, dict) or "status" not in data:  # noqa: PLR2004
+        raise unexpected_page(SCHEME, step, answer, "expected an Okta authentication answer")
+    return data
+
+
+def okta_flow(*, user: str, password: str, login_url: str, exchange_url: str,
+              options: OktaOptions, device_token: str | None = None) -> Flow:
+    """The Okta login as a flow; returns an :class:`OktaResult`."""
+    org = okta_org(login_url)
+    headers = {"Accept": "application/json", "Content-Type": "application/json"}
+    if options.api_token:
+        headers["Authorization"] = f"SSWS {options.api_token}"
+    body: dict[str, t.Any] = {"username": user, "password": password}
+    if device_token:
+        body["context"] = {"deviceToken": device_token}
+    step = "Okta authentication (POST /api/v1/authn)"
+    data = _okta_json(step, (yield FlowRequest("POST", f"{org}/api/v1/authn", step=step,
+                                               headers=headers, json=body)))
+    factor_type = None
+    if data["status"] == "MFA_REQUIRED":
+        data, factor_type, dt_cookie = yield from _mfa(data, options, headers)
+        device_token = dt_cookie or device_token
+    if data["status"] in _FATAL_STATUSES:
+        raise LoginError(SCHEME, step, f"Okta answered {data['status']}: "
+                         f"{_FATAL_STATUSES[data['status']]}")
+    if data["status"] != "SUCCESS" or not isinstance(data.get("sessionToken"), str):
+        raise LoginError(SCHEME, step, f"Okta answered status {data['status']!r}, which "
+                         "tap-atlassian cannot complete without a browser")
+    page = yield FlowRequest("GET", login_url, step="the Okta app's embed link (sso_login_url)",
+                             params={"sessionToken": data["sessionToken"]},
+                             headers={"Accept": "text/html"})
+    consumer = yield from submit_saml_form(SCHEME, page, exchange_url)
+    remembered = device_token if options.mfa_remember_device else None
+    return OktaResult(consumer=consumer, device_token=remembered, mfa_factor=factor_type)
+
+
+def _pick_factor(data: dict[str, t.Any], options: OktaOptions) -> dict[str, t.Any]:
+    factors = data.get("_embedded", {}).get("factors") or []
+    offered = sorted({f.get("factorType", "?") for f in factors})
+    if not options.mfa_type:
+        raise LoginError(SCHEME, "MFA", f"Okta requires MFA (offered: {', '.join(offered)}); "
+                         "set sso_properties.mfa_type to OktaVerify, SMS or Email")
+    if options.mfa_type == "OktaVerify":
+        wanted = ["token:software:totp"] if options.mfa_passcode else ["push"]
+    else:
+        wanted = [options.mfa_type.lower()]
+    candidates = [f for f in factors if f.get("factorType") in wanted]
+    # Okta Verify's own TOTP before a third-party authenticator's.
+    candidates.sort(key=lambda f: f.get("provider") != "OKTA")
+    if not candidates:
+        raise LoginError(SCHEME, "MFA", f"mfa_type {options.mfa_type} needs a {wanted[0]} factor "
+                         f"but Okta offers this user only: {', '.join(offered)}")
+    return candidates[0]
+
+
+def _mfa(data: dict[str, t.Any], options: OktaOptions,
+         headers: dict[str, str]) -> t.Generator[t.Any, t.Any, tuple[dict, str, str | None]]:
+    """Okta step 2: verify one factor. Returns (final answer, factorType, DT cookie)."""
+    factor = _pick_factor(data, options)
+    kind = factor["factorType"]
+    state = data["stateToken"]
+    verify = factor["_links"]["verify"]["href"]
+    if options.mfa_remember_device:
+        verify = _with_query(verify, rememberDevice="true")
+    step = f"MFA ({kind} verify)"
+    if kind == "push":
+        answer = yield FlowRequest("POST", verify, step=step, headers=headers,
+                                   json={"stateToken": state})
+        result, answer = yield from _poll_push(answer, state, options, headers, step)
+    elif options.mfa_passcode:
+        answer = yield FlowRequest("POST", verify, step=step, headers=headers,
+                                   json={"stateToken": state, "passCode": options.mfa_passcode})
+        if answer.status == 403 or (answer.json() or {}).get("factorResult") in {  # noqa: PLR2004
+                "FAILED", "PASSCODE_REPLAYED", "TIME_WINDOW_EXCEEDED"}:
+            if kind == "token:software:totp":
+                raise LoginError(SCHEME, step, f"Okta refused the passcode in "
+                                 f"sso_properties.mfa_passcode ({server_answer(answer)}); set a "
+                                 "current code from the authenticator app and run again")
+            yield from _send_challenge(verify, state, headers, kind, step, refused=answer)
+        result = _okta_json(step, answer)
+    else:
+        yield from _send_challenge(verify, state, headers, kind, step, refused=None)
+    if result.get("status") != "SUCCESS":
+        raise LoginError(SCHEME, step, f"Okta answered {result.get('status')} / "
+                         f"{result.get('factorResult')} instead of SUCCESS")
+    return result, kind, answer.cookies.get("DT")
+
+
+def _send_challenge(verify: str, state: str, headers: dict[str, str], kind: str, step: str,
+                    refused: FlowResponse | None) -> t.Generator[t.Any, t.Any, None]:
+    """SMS / e-mail without a (good) passcode: have Okta send one, then stop and say so."""
+    answer = yield FlowRequest("POST", verify, step=step, headers=headers,
+                               json={"stateToken": state})
+    if answer.status != 200:  # noqa: PLR2004
+        raise unexpected_page(SCHEME, step, answer, f"Okta did not send a new {kind} code")
+    where = {"sms": "by SMS", "email": "by e-mail"}.get(kind, f"by {kind}")
+    why = (f"Okta refused the passcode in sso_properties.mfa_passcode "
+           f"({server_answer(refused)}). " if refused else "")
+    raise LoginError(SCHEME, "MFA", f"{why}Okta has sent a new one-time code {where}: set "
+                     "sso_properties.mfa_passcode (MFAPassCode) to that code and run again")
+
+
+def _poll_push(answer: FlowResponse, state: str, options: OktaOptions,
+               headers: dict[str, str], step: str,
+               ) -> t.Generator[t.Any, t.Any, tuple[dict, FlowResponse]]:
+    """Okta Verify push: poll ``_links.next`` while WAITING; REJECTED / TIMEOUT are fatal."""
+    waited = 0.0
+    while True:
+        data = _okta_json(step, answer)
+        result = data.get("factorResult")
+        if data["status"] == "SUCCESS":
+            return data, answer
+        if result == "REJECTED":
+            raise LoginError(SCHEME, step, "the Okta Verify push was rejected on the device")
+        if result == "TIMEOUT" or (result == "WAITING" and waited >= options.push_timeout_seconds):
+            raise LoginError(SCHEME, step, "the Okta Verify push was not answered in time "
+                             f"(after {waited:.0f} s); approve it on the device within the time "
+                             "limit, or use MFAPassCode with a TOTP code")
+        if result != "WAITING":
+            raise LoginError(SCHEME, step, f"unexpected Okta push result {result!r} "
+                             f"(status {data['status']})")
+        next_href = data.get("_links", {}).get("next", {}).get("href")
+        if not next_href:
+            raise unexpected_page(SCHEME, step, answer, "a WAITING push answer without a poll link")
+        yield Wait(options.poll_seconds)
+        waited += options.poll_seconds
+        if options.mfa_remember_device:
+            next_href = _with_query(next_href, rememberDevice="true")
+        answer = yield FlowRequest("POST", next_href, step=step + " poll", headers=headers,
+                                   json={"stateToken": state})
+
+
+class OktaAuth(SamlSchemeAuth):
+    """Okta SSO with MFA; the device token is remembered in the encrypted settings file."""
+
+    name = SCHEME
+
+    @classmethod
+    def validate(cls, settings: Settings) -> None:
+        """Okta needs user, password, the app's embed link and well-formed sso_properties."""
+        for name in ("user", "password", "sso_login_url"):
+            if not getattr(settings, name):
+                msg = f"{name}: required when auth_scheme is okta"
+                raise ConfigError(msg)
+        OktaOptions.from_properties(settings.sso_properties)
+
+    def __init__(self, *args: t.Any) -> None:
+        """Read the Okta options once."""
+        super().__init__(*args)
+        self.options = OktaOptions.from_properties(self.settings.sso_properties)
+
+    # -- remembered device -------------------------------------------------------------
+
+    @property
+    def _section(self) -> str:
+        return f"okta:{self.product}"
+
+    def _settings_file(self) -> t.Any:
+        from tap_atlassian.settings_file import SettingsFile, resolve_passphrase
+
+        passphrase = resolve_passphrase(self.settings.oauth_settings_passphrase,
+                                        self.settings.password, "password")
+        return SettingsFile(self.settings.oauth_settings_location, passphrase)
+
+    def _owner(self) -> dict[str, str]:
+        return {"user": self.settings.user or "", "org": okta_org(self.target.login_url)}
+
+    def _stored_device_token(self) -> str | None:
+        if not self.options.mfa_remember_device:
+            return None
+        stored = self._settings_file().load().get(self._section) or {}
+        if all(stored.get(k) == v for k, v in self._owner().items()):
+            return stored.get("device_token")
+        return None
+
+    def after_login(self, result: OktaResult) -> None:
+        """Keep Okta's device token (when remembering devices) for the next run."""
+        if not result.device_token:
+            return
+        with self._settings_file().transaction() as state:
+            entry = {**self._owner(), "device_token": result.device_token}
+            if state.get(self._section) != entry:
+                state[self._section] = entry
+
+    def login_flow(self) -> Flow:
+        """Okta steps 1-3 for this product, with this machine's device token."""
+        device = self._stored_device_token()
+        if device is None and self.options.mfa_remember_device:
+            device = secrets.token_hex(16)  # Okta accepts a client-chosen token (<= 32 chars)
+        s = self.settings
+        return okta_flow(user=s.user or "", password=s.password or "",
+                         login_url=self.target.login_url, exchange_url=self.target.exchange_url,
+                         options=self.options, device_token=device)
+
+    def status(self) -> dict[str, t.Any]:
+        """Whether a device token is remembered (never the token)."""
+        try:
+            remembered = bool(self._stored_device_token())
+        except Exception:  # noqa: BLE001 - status must not fail on an unreadable file
+            remembered = False
+        return {**super().status(), "stored_state": remembered, "device_remembered": remembered,
+                "mfa_type": self.options.mfa_type}

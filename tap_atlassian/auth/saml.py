@@ -1,0 +1,366 @@
+"""SAML single sign-on shared by ``crowd`` and ``okta`` (AUTH_FLOWS.md "crowd", "okta").
+
+A login is written as a *flow*, in the manner of httpx's ``Auth.auth_flow``: a generator
+that yields :class:`FlowRequest` (or :class:`Wait`) and is sent back a
+:class:`FlowResponse`; its return value is the flow's result. The flow decides everything
+(what to send, what an answer means, which error to raise) and never touches the network,
+so a whole Okta MFA exchange is unit-tested by feeding it recorded answers. :func:`drive`
+runs a flow for real over the product's ``requests.Session``: the product's session
+cookies set by the assertion consumer land in that session's jar, scoped to the product
+host by ``requests`` itself.
+
+Identity-provider pages are parsed with lxml with network access off (and, for XML,
+entity resolution off); a SAML form whose ``action`` is not on the origin of
+``sso_exchange_url`` is refused, so an assertion never goes to a third host.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import threading
+import time
+import typing as t
+from urllib.parse import urljoin, urlsplit
+
+import requests
+from lxml import etree, html
+
+from tap_atlassian.auth.base import AuthError, SchemeAuth
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Generator, Mapping
+
+    from tap_atlassian.config import Settings
+    from tap_atlassian.sites import Site
+
+SAMLP_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
+SAML_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
+# Paths of a product's (or an IdP's) login page: a redirect there means "not logged in".
+LOGIN_PATH_MARKERS = ("login.jsp", "login.action", "/login", "external-login", "sso.action")
+
+
+@dataclasses.dataclass(frozen=True)
+class FlowRequest:
+    """One HTTP request a flow wants sent. ``step`` names it in errors (never a secret)."""
+
+    method: str
+    url: str
+    step: str
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    json: t.Any = None
+    data: Mapping[str, str] | None = None
+    params: Mapping[str, str] | None = None
+    cookies: Mapping[str, str] | None = None
+    follow_redirects: bool = True
+
+    def __repr__(self) -> str:
+        """Method, step and the URL without its query; bodies and headers hold secrets."""
+        return f"FlowRequest({self.method} {public_url(self.url)} step={self.step!r})"
+
+
+@dataclasses.dataclass(frozen=True)
+class FlowResponse:
+    """The answer to a :class:`FlowRequest` (``cookies``: those this answer set)."""
+
+    status: int
+    url: str
+    body: bytes = b""
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    cookies: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        """Status and URL only."""
+        return f"FlowResponse({self.status} {public_url(self.url)})"
+
+    def header(self, name: str) -> str | None:
+        """A response header, case-insensitively."""
+        lower = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == lower), None)
+
+    def json(self) -> t.Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError:
+            return None
+
+    @classmethod
+    def from_requests(cls, response: requests.Response) -> FlowResponse:
+        """Wrap a ``requests`` response (cookies: the ones set by this answer)."""
+        return cls(status=response.status_code, url=response.url, body=response.content,
+                   headers=dict(response.headers), cookies=response.cookies.get_dict())
+
+
+@dataclasses.dataclass(frozen=True)
+class Wait:
+    """Ask the driver to pause (Okta Verify push polling) before the next request."""
+
+    seconds: float
+
+
+Flow = t.Generator["FlowRequest | Wait", "FlowResponse | None", t.Any]
+
+
+class LoginError(AuthError):
+    """A login step failed: ``"<scheme> login failed at <step>: <detail>"`` (never a secret)."""
+
+    def __init__(self, scheme: str, step: str, detail: str) -> None:
+        """Build the one-line message."""
+        self.scheme, self.step, self.detail = scheme, step, detail
+        super().__init__(f"{scheme} login failed at {step}: {detail}")
+
+
+def public_url(url: str) -> str:
+    """``url`` without query and fragment (Okta's ``sessionToken`` travels in the query)."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}{parts.path}"
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) with default ports made explicit."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port
+
+
+def server_answer(response: FlowResponse) -> str:
+    """The server's own words, short and secret-free: status + Okta/Crowd/Jira error fields."""
+    data = response.json()
+    words: list[str] = []
+    if isinstance(data, dict):
+        for key in ("errorCode", "errorSummary", "reason", "message", "error_description"):
+            if isinstance(data.get(key), str) and data[key]:
+                words.append(data[key][:200])
+        messages = data.get("errorMessages")
+        if isinstance(messages, list):
+            words += [str(m)[:200] for m in messages[:3]]
+    answer = f"HTTP {response.status}"
+    return f"{answer} ({'; '.join(words)})" if words else answer
+
+
+def unexpected_page(scheme: str, step: str, response: FlowResponse, what: str) -> LoginError:
+    """The error for an identity-provider answer that is not what the flow expects."""
+    return LoginError(scheme, step, f"unexpected answer from {public_url(response.url)}: "
+                      f"{server_answer(response)}, {what}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SamlForm:
+    """The auto-submit form an IdP answers: where it posts, and its hidden fields."""
+
+    action: str
+    fields: dict[str, str]
+
+    def __repr__(self) -> str:
+        """Field names only: ``SAMLResponse`` is the assertion."""
+        return f"SamlForm(action={public_url(self.action)!r}, fields={sorted(self.fields)})"
+
+
+def parse_saml_form(scheme: str, step: str, response: FlowResponse) -> SamlForm:
+    """Find the form carrying ``SAMLResponse`` in an IdP page (lxml, network off).
+
+    Raises:
+        LoginError: not a 200 page, or no form with a ``SAMLResponse`` input.
+    """
+    if response.status != 200 or not response.body.strip():  # noqa: PLR2004
+        raise unexpected_page(scheme, step, response, "expected a page with a SAML form")
+    parser = html.HTMLParser(no_network=True, remove_comments=True, remove_pis=True)
+    try:
+        doc = html.document_fromstring(response.body, parser=parser)
+    except (etree.ParserError, ValueError):
+        raise unexpected_page(scheme, step, response, "the page does not parse as HTML") from None
+    for form in doc.iter("form"):
+        fields = {i.get("name"): i.get("value") or "" for i in form.iter("input") if i.get("name")}
+        if fields.get("SAMLResponse"):
+            action = urljoin(response.url, form.get("action") or response.url)
+            return SamlForm(action=action, fields=fields)
+    raise unexpected_page(scheme, step, response, "the page has no form with a SAMLResponse "
+                          "(check the user's access to the application and sso_login_url)")
+
+
+def parse_saml_xml(scheme: str, step: str, saml_response_b64: str) -> etree._Element:
+    """Decode and parse a ``SAMLResponse``: no entity resolution, no DTD, no network."""
+    try:
+        raw = base64.b64decode(saml_response_b64, validate=False)
+        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
+                                 huge_tree=False, remove_comments=True)
+        return etree.fromstring(raw, parser=parser)
+    except (ValueError, etree.XMLSyntaxError):
+        raise LoginError(scheme, step, "the identity provider's SAMLResponse is not a SAML "
+                         "document") from None
+
+
+def check_saml_status(scheme: str, step: str, saml_response_b64: str) -> None:
+    """Refuse a SAML Response whose top-level status is not Success."""
+    root = parse_saml_xml(scheme, step, saml_response_b64)
+    if root.tag != f"{{{SAMLP_NS}}}Response":
+        raise LoginError(scheme, step, "the identity provider's SAMLResponse is not a SAML "
+                         "2.0 Response")
+    code = root.find(f"{{{SAMLP_NS}}}Status/{{{SAMLP_NS}}}StatusCode")
+    value = code.get("Value") if code is not None else None
+    if value != SAML_SUCCESS:
+        raise LoginError(scheme, step, f"the identity provider answered SAML status {value}")
+
+
+def submit_saml_form(scheme: str, page: FlowResponse, exchange_url: str) -> Flow:
+    """Flow: take the SAML form of ``page`` and post it to ``exchange_url`` (its origin only).
+
+    Returns the assertion consumer's answer (which set the product's session cookies).
+    """
+    form = parse_saml_form(scheme, "the SAML form", page)
+    if origin(form.action) != origin(exchange_url):
+        raise LoginError(scheme, "the SAML form", f"refused: the form at {public_url(page.url)} "
+                         f"posts to {public_url(form.action)}, not to the origin of "
+                         "sso_exchange_url; the assertion is sent only to the product")
+    check_saml_status(scheme, "the SAML form", form.fields["SAMLResponse"])
+    step = "the SAML assertion consumer"
+    answer = yield FlowRequest("POST", exchange_url, step=step, data=form.fields,
+                               headers={"Accept": "text/html,application/json"},
+                               follow_redirects=False)
+    location = answer.header("Location") or ""
+    if answer.status >= 400 or is_login_redirect(answer.status, location):  # noqa: PLR2004
+        raise LoginError(scheme, step, f"{public_url(exchange_url)} did not accept the "
+                         f"assertion: {server_answer(answer)}"
+                         + (f", redirect to {public_url(location)}" if location else "")
+                         + " (check sso_exchange_url and the product's SSO configuration)")
+    if not answer.cookies:
+        raise LoginError(scheme, step, f"{public_url(exchange_url)} answered "
+                         f"{server_answer(answer)} but set no session cookie (check "
+                         "sso_exchange_url: it must be the product's samlconsumer)")
+    return answer
+
+
+def is_login_redirect(status: int, location: str) -> bool:
+    """A 3xx to a login page (what Jira and Confluence answer for an expired session)."""
+    if not 300 <= status < 400 or not location:  # noqa: PLR2004
+        return False
+    path = urlsplit(location).path.lower()
+    return any(marker in path for marker in LOGIN_PATH_MARKERS)
+
+
+def drive(flow: Flow, session: requests.Session, *, scheme: str = "sso", timeout: float = 60.0,
+          sleep: Callable[[float], None] = time.sleep) -> t.Any:
+    """Run ``flow`` over ``session``; return the flow's result.
+
+    The session's own auth is bypassed for identity-provider calls; answers' cookies go to
+    the session's jar (scoped by ``requests`` to the host that set them).
+    """
+    item = next(flow)
+    while True:
+        reply: FlowResponse | None = None
+        if isinstance(item, Wait):
+            sleep(item.seconds)
+        else:
+            try:
+                answer = session.request(
+                    item.method, item.url, headers=dict(item.headers), json=item.json,
+                    data=item.data, params=item.params, cookies=item.cookies,
+                    allow_redirects=item.follow_redirects, timeout=timeout,
+                    auth=_no_auth)
+            except requests.RequestException as exc:
+                flow.close()
+                raise LoginError(scheme, item.step, f"cannot reach {public_url(item.url)}: "
+                                 f"{type(exc).__name__}") from None
+            reply = FlowResponse.from_requests(answer)
+        try:
+            item = flow.send(reply)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """Identity-provider calls carry only what the flow put on them."""
+    return request
+
+
+@dataclasses.dataclass(frozen=True)
+class SsoTarget:
+    """Where one product logs in: the IdP URL and the product's assertion consumer."""
+
+    login_url: str
+    exchange_url: str
+
+
+def sso_target(settings: Settings, product: str, site: Site) -> SsoTarget:
+    """``sso_login_url`` / ``sso_exchange_url``, or the Confluence-on-its-own-host pair."""
+    default_exchange = f"{site.base_url.rstrip('/')}/plugins/servlet/samlconsumer"
+    login, exchange = settings.sso_login_url or "", settings.sso_exchange_url
+    if product == "confluence":
+        login = settings.confluence_sso_login_url or login
+        own_host = exchange and origin(exchange) != origin(site.base_url)
+        exchange = settings.confluence_sso_exchange_url or (
+            default_exchange if own_host or not exchange else exchange)
+    return SsoTarget(login_url=login, exchange_url=exchange or default_exchange)
+
+
+class SamlSchemeAuth(SchemeAuth):
+    """A scheme that logs in by SAML and then rides on the product's session cookies.
+
+    Subclasses give :meth:`login_flow`; this class logs in before the first request and
+    once more on a 401 or a redirect to a login page. Products on the same host, with the
+    same identity provider, share one login per run (a second Okta push would be a nuisance).
+    """
+
+    _shared: t.ClassVar[dict[tuple[str, ...], tuple[int, list]]] = {}
+    _shared_lock = threading.Lock()
+
+    def __init__(self, settings: Settings, product: str, site: Site) -> None:
+        """Resolve where this product logs in."""
+        super().__init__(settings, product, site)
+        self.target = sso_target(settings, product, site)
+        self._generation = 0
+
+    def login_flow(self) -> Flow:
+        """The scheme's login flow; its result is the consumer's :class:`FlowResponse`."""
+        raise NotImplementedError
+
+    def after_login(self, result: t.Any) -> None:
+        """Hook: keep what the flow returned (Okta: the remembered device token)."""
+
+    def _key(self) -> tuple[str, ...]:
+        return (self.name, self.settings.user or "", self.target.login_url,
+                public_url(self.target.exchange_url))
+
+    def _login(self, session: requests.Session) -> None:
+        flow = self.login_flow()
+        result = drive(flow, session, scheme=self.name, timeout=min(self.settings.request_timeout, 120.0))
+        self.after_login(result)
+        host = origin(self.target.exchange_url)[1]
+        jar = [c for c in session.cookies if c.domain.lstrip(".").lower() in (host, f"{host}.local")]
+        with self._shared_lock:
+            gen = self._shared.get(self._key(), (0, []))[0] + 1
+            self._shared[self._key()] = (gen, jar)
+        self._generation = gen
+
+    def prepare_session(self, session: requests.Session) -> None:
+        """Log in (or reuse this run's login for the same host and IdP)."""
+        with self._shared_lock:
+            shared = self._shared.get(self._key())
+        if shared and shared[1]:
+            self._generation = shared[0]
+            for cookie in shared[1]:
+                session.cookies.set_cookie(cookie)
+            return
+        self._login(session)
+
+    def renew(self, session: requests.Session, response: requests.Response) -> bool:
+        """On a 401 or a login redirect: one fresh login, then retry the request."""
+        if response.status_code != 401 and not is_login_redirect(  # noqa: PLR2004
+                response.status_code, response.headers.get("Location", "")):
+            return False
+        with self._shared_lock:
+            shared = self._shared.get(self._key())
+        if shared and shared[0] > self._generation:  # another product already logged in again
+            self._generation = shared[0]
+            for cookie in shared[1]:
+                session.cookies.set_cookie(cookie)
+            return True
+        self._login(session)
+        return True
+
+    def status(self) -> dict[str, t.Any]:
+        """Scheme, product and where it logs in (URLs without their query)."""
+        return {**super().status(), "sso_login_url": public_url(self.target.login_url),
+                "sso_exchange_url": public_url(self.target.exchange_url)}
