@@ -28,8 +28,8 @@ SCHEMES: dict[tuple[str, str | None], str | None] = {
     ("pat", None): "pat:PatAuth",
     ("oauth", "2.0"): None,
     ("oauth", "1.0"): None,
-    ("crowd", None): None,
-    ("okta", None): None,
+    ("crowd", None): "crowd:CrowdAuth",
+    ("okta", None): "okta:OktaAuth",
 }
 
 _LABELS = {("oauth", "2.0"): "oauth (OAuth 2.0)", ("oauth", "1.0"): "oauth (OAuth 1.0a)"}
