@@ -1,0 +1,1 @@
+"""`make demo` and the Meltano helpers the end-to-end tests share."""
