@@ -9,7 +9,7 @@ BIN     := $(VENV)/bin
 MELTANO_VENV := .venv-meltano
 MELTANO_VERSION ?= 4.4.1
 
-.PHONY: install meltano test demo bench clean
+.PHONY: install meltano test demo bench readme clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,3 +41,7 @@ bench: install
 
 clean:
 	rm -rf $(VENV) $(MELTANO_VENV) .meltano output .pytest_cache build *.egg-info
+
+# Rewrite the README's settings table from `tap-atlassian --about --format=markdown`.
+readme: install
+	$(BIN)/python -m tests.test_docs_readme
