@@ -303,7 +303,7 @@ class SamlSchemeAuth(SchemeAuth):
     same identity provider, share one login per run (a second Okta push would be a nuisance).
     """
 
-    _shared: t.ClassVar[dict[tuple[str, ...], tuple[int, list]]] = {}
+    _shared: t.ClassVar[dict[tuple[t.Any, ...], tuple[int, list, t.Any]]] = {}
     _shared_lock = threading.Lock()
 
     def __init__(self, settings: Settings, product: str, site: Site) -> None:
@@ -319,8 +319,9 @@ class SamlSchemeAuth(SchemeAuth):
     def after_login(self, result: t.Any) -> None:
         """Hook: keep what the flow returned (Okta: the remembered device token)."""
 
-    def _key(self) -> tuple[str, ...]:
-        return (self.name, self.settings.user or "", self.target.login_url,
+    def _key(self) -> tuple[t.Any, ...]:
+        # One tap run builds both products' schemes from the same Settings object.
+        return (id(self.settings), self.name, self.target.login_url,
                 public_url(self.target.exchange_url))
 
     def _login(self, session: requests.Session) -> None:
@@ -330,8 +331,8 @@ class SamlSchemeAuth(SchemeAuth):
         host = origin(self.target.exchange_url)[1]
         jar = [c for c in session.cookies if c.domain.lstrip(".").lower() in (host, f"{host}.local")]
         with self._shared_lock:
-            gen = self._shared.get(self._key(), (0, []))[0] + 1
-            self._shared[self._key()] = (gen, jar)
+            gen = self._shared.get(self._key(), (0, [], None))[0] + 1
+            self._shared[self._key()] = (gen, jar, self.settings)  # settings kept: id() stays unique
         self._generation = gen
 
     def prepare_session(self, session: requests.Session) -> None:
