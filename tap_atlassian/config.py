@@ -2,7 +2,8 @@
 
 This is the one place that reads the raw config mapping. The names and meanings are the
 contract in ``SETTINGS.md``; settings added here beyond it (``page_size``,
-``max_retries``, ``retry_max_wait_seconds``, ``request_timeout``) are documented in their
+``max_retries``, ``retry_initial_wait_seconds``, ``retry_max_wait_seconds``,
+``request_timeout``) are documented in their
 descriptions.
 
 Validation happens before any request: a missing or contradictory setting raises
@@ -68,6 +69,8 @@ CONFIG_SCHEMA = th.PropertiesList(
                 description="Records requested per page (capped per endpoint by Atlassian's maximum)."),
     th.Property("max_retries", th.IntegerType, default=5,
                 description="Retries of a request after 429, 5xx, timeouts and connection resets."),
+    th.Property("retry_initial_wait_seconds", th.NumberType, default=1,
+                description="First wait of the exponential back-off (no Retry-After given)."),
     th.Property("retry_max_wait_seconds", th.NumberType, default=60,
                 description="Longest wait between two retries (also caps Retry-After)."),
     th.Property("request_timeout", th.NumberType, default=300,
@@ -181,6 +184,7 @@ class Settings:
     include_custom_fields: bool = False
     page_size: int = 100
     max_retries: int = 5
+    retry_initial_wait_seconds: float = 1.0
     retry_max_wait_seconds: float = 60.0
     request_timeout: float = 300.0
     user: str | None = None
@@ -248,7 +252,7 @@ class Settings:
         """Reject settings outside their sensible range."""
         bounds = {
             "search_lag_minutes": (0, 24 * 60), "page_size": (1, 1000), "max_retries": (0, 50),
-            "retry_max_wait_seconds": (0, 3600), "request_timeout": (1, 3600),
+            "retry_initial_wait_seconds": (0, 600), "retry_max_wait_seconds": (0, 3600), "request_timeout": (1, 3600),
         }
         for name, (low, high) in bounds.items():
             value = getattr(self, name)

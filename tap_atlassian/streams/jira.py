@@ -1,0 +1,164 @@
+"""Jira streams: fields and issues (Cloud REST v3, Server/DC REST v2).
+
+Issue search: Cloud ``GET /rest/api/3/search/jql`` (nextPageToken;
+https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-jql-get),
+Server/DC ``GET /rest/api/2/search`` (startAt). Both are ordered ``updated ASC, key ASC``
+inside a :class:`~tap_atlassian.windows.Window`. On Server/DC, whose offsets shift when an
+already-read issue changes and leaves the window, each next page is asked for by keyset
+(``updated >=`` the last issue's minute) and the repeats are dropped by ``(id, updated)``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+from tap_atlassian import custom_fields
+from tap_atlassian.client import AtlassianStream
+from tap_atlassian.pagination import NextPageTokenPaginator, Paginator
+from tap_atlassian.schemas import schema
+from tap_atlassian.windows import Window, floor_minute, format_utc, parse_time, zone
+
+if t.TYPE_CHECKING:
+    from tap_atlassian.client import ApiClient
+
+
+def jira_api(client: ApiClient) -> str:
+    """REST version: 3 on Cloud, 2 on Server/DC."""
+    return "3" if client.site.is_cloud else "2"
+
+
+def user_zone(client: ApiClient) -> dt.tzinfo | None:
+    """The searching user's zone: ``/rest/api/{3,2}/myself`` ``timeZone`` (cached per run)."""
+    if "tz" not in client.cache:
+        body, _ = client.get(f"/rest/api/{jira_api(client)}/myself")
+        client.cache["tz"] = zone(body.get("timeZone") if isinstance(body, dict) else None)
+    return client.cache["tz"]
+
+
+def quote_list(values: t.Iterable[str]) -> str:
+    """A JQL list of quoted values."""
+    return ", ".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+
+
+class JqlSearch:
+    """Issues matching ``clauses`` inside a window, in ``updated`` order, each once."""
+
+    order = " ORDER BY updated ASC, key ASC"
+
+    def __init__(self, client: ApiClient, clauses: list[str], window: Window, fields: str,
+                 page_size: int) -> None:
+        """Nothing is requested until iterated."""
+        self.client, self.clauses, self.window = client, clauses, window
+        self.fields, self.page_size = fields, page_size
+
+    def jql(self, lower: dt.datetime | None) -> str:
+        """The JQL of one query."""
+        parts = list(self.clauses)
+        if lower is not None:
+            parts.append(f'updated >= "{self.window.literal(lower)}"')
+        parts.append(f'updated <= "{self.window.upper_literal()}"')
+        return " AND ".join(parts) + self.order
+
+    def __iter__(self) -> t.Iterator[tuple[dict, dt.datetime | None]]:
+        """``(issue, updated)`` pairs; issues outside the window (changed meanwhile) are left out."""
+        pages = self._cloud_pages() if self.client.site.is_cloud else self._keyset_pages()
+        for issues in pages:
+            for issue in issues:
+                updated = parse_time((issue.get("fields") or {}).get("updated"))
+                if self.window.admits(updated):
+                    yield issue, updated
+
+    def _cloud_pages(self) -> t.Iterator[list[dict]]:
+        params = {"jql": self.jql(self.window.query_lower), "fields": self.fields}
+        yield from self.client.pages("/rest/api/3/search/jql", NextPageTokenPaginator(params, self.page_size))
+
+    def _keyset_pages(self) -> t.Iterator[list[dict]]:
+        lower, start = self.window.query_lower, 0
+        seen: dict[str, dt.datetime | None] = {}
+        keyset = self.window.tz is not None
+        while True:
+            params = {"jql": self.jql(lower), "fields": self.fields, "startAt": start,
+                      "maxResults": min(self.page_size, 1000)}
+            body, _ = self.client.get("/rest/api/2/search", params)
+            issues = body.get("issues") or []
+            fresh = [i for i in issues if (i["id"] not in seen
+                     or seen[i["id"]] != parse_time((i.get("fields") or {}).get("updated")))]
+            yield fresh
+            total = body.get("total")
+            if not issues or (total is not None and start + len(issues) >= int(total)):
+                return
+            last = parse_time((issues[-1].get("fields") or {}).get("updated"))
+            for issue in issues:
+                seen[issue["id"]] = parse_time((issue.get("fields") or {}).get("updated"))
+            next_lower = floor_minute(last) if (keyset and last) else None
+            if next_lower is not None and (lower is None or next_lower > lower):
+                lower, start = next_lower, 0
+                seen = {k: v for k, v in seen.items() if v is None or v >= lower}
+            else:
+                start += len(issues)
+
+
+class JiraStream(AtlassianStream):
+    """A Jira (or JSM) stream."""
+
+    product = "jira"
+
+    @property
+    def api(self) -> str:
+        """REST version of the deployment."""
+        return jira_api(self.client)
+
+
+class JiraFieldsStream(JiraStream):
+    """Every system and custom field with its ``schema``: ``/rest/api/{3,2}/field``."""
+
+    name = "jira_fields"
+    primary_keys = ("id",)
+    paginator = Paginator
+
+    @property
+    def path(self) -> str:  # type: ignore[override]
+        """Version-dependent path."""
+        return f"/rest/api/{self.api}/field"
+
+
+class JiraIssuesStream(JiraStream):
+    """Issues, incremental on ``updated`` (UTC, copied to the top level), ``fields=*all``."""
+
+    name = "jira_issues"
+    primary_keys = ("id",)
+    replication_key = "updated"
+    is_sorted = True
+
+    @classmethod
+    def discover_schema(cls, tap: t.Any) -> dict[str, t.Any]:  # noqa: ANN401
+        """The schema, with every custom field typed when ``include_custom_fields`` is on."""
+        out = schema(cls.name)
+        if tap.settings.include_custom_fields:
+            client = tap.client("jira")
+            body, _ = client.get(f"/rest/api/{jira_api(client)}/field")
+            out["properties"]["fields"]["properties"].update(custom_fields.custom_fields(body))
+        return out
+
+    def jql_clauses(self) -> list[str]:
+        """Project filter (``project_keys``)."""
+        keys = self.settings.project_keys
+        return [f"project in ({quote_list(keys)})"] if keys else []
+
+    def window(self, context: dict | None) -> Window:
+        """This run's window: from the bookmark (or ``start_date``) to now minus the lag."""
+        return Window.build(self.get_starting_timestamp(context), self.settings.search_lag_minutes,
+                            user_zone(self.client))
+
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+        """Search, then add the top-level ``updated`` and tidy ``fields``."""
+        keep_custom = self.settings.include_custom_fields
+        dt_fields = custom_fields.datetime_fields(self.schema["properties"].get("fields", {}))
+        search = JqlSearch(self.client, self.jql_clauses(), self.window(context), "*all",
+                           self.settings.page_size)
+        for issue, updated in search:
+            fields = issue.get("fields") or {}
+            custom_fields.normalise(fields, keep_custom, dt_fields)
+            issue["updated"] = format_utc(updated)
+            yield issue

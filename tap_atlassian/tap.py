@@ -1,0 +1,132 @@
+"""TapAtlassian: settings, stream registry, one client per product, clean failures.
+
+Streams are discovered from :data:`STREAMS` for the products listed in ``products``. A
+sync with a catalog takes ``jira_issues``' schema from it (no rediscovery of custom
+fields). Known failures (a setting, a login step, a fatal answer) end the run with one
+error line and exit status 1; configured secrets are masked in every log line.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import typing as t
+
+from singer_sdk import Tap
+from singer_sdk.contrib.msgspec import MsgSpecWriter
+from singer_sdk.exceptions import ConfigValidationError, DiscoveryError
+
+from tap_atlassian import redact
+from tap_atlassian.auth import AuthError, build_authenticator
+from tap_atlassian.client import ApiClient, ApiError
+from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings
+from tap_atlassian.schemas import schema
+from tap_atlassian.sites import Sites
+from tap_atlassian.streams.confluence import ConfluencePagesStream, ConfluenceSpacesStream
+from tap_atlassian.streams.jira import JiraFieldsStream, JiraIssuesStream
+from tap_atlassian.streams.jsm import RequestsStream, RequestTypesStream, ServiceDesksStream
+
+if t.TYPE_CHECKING:
+    import click
+    from singer_sdk.streams import Stream
+
+# (setting `products` value, stream class)
+STREAMS: tuple[tuple[str, type[Stream]], ...] = (
+    ("confluence", ConfluenceSpacesStream),
+    ("confluence", ConfluencePagesStream),
+    ("jira_service_desk", JiraFieldsStream),
+    ("jira_service_desk", JiraIssuesStream),
+    ("jira_service_desk", ServiceDesksStream),
+    ("jira_service_desk", RequestTypesStream),
+    ("jira_service_desk", RequestsStream),
+)
+KNOWN_FAILURES = (ApiError, AuthError, ConfigError, DiscoveryError)
+
+
+class BufferedMsgSpecWriter(MsgSpecWriter):
+    """The SDK's msgspec writer, flushing on STATE and SCHEMA only (not after every record).
+
+    A record is always flushed before the STATE that follows it, so a killed run's last
+    state never runs ahead of what reached the target.
+    """
+
+    def write_message(self, message: t.Any) -> None:  # noqa: ANN401
+        """Write one line; flush when it is not a RECORD."""
+        sys.stdout.buffer.write(self.format_message(message))
+        if getattr(message, "type", None) != "RECORD":
+            sys.stdout.flush()
+
+
+class TapAtlassian(Tap):
+    """Singer tap for Confluence and Jira Service Management, Cloud and Server/Data Center."""
+
+    name = "tap-atlassian"
+    config_jsonschema = CONFIG_SCHEMA
+    dynamic_catalog = True
+    message_writer_class = BufferedMsgSpecWriter
+
+    @functools.cached_property
+    def settings(self) -> Settings:
+        """The typed, validated settings (raises ``ConfigError``)."""
+        return Settings.from_config(self.config)
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Our one-line checks first (they never echo a secret), then the SDK's own."""
+        try:
+            settings = self.settings
+        except ConfigError as exc:
+            if raise_errors:
+                raise
+            self.logger.warning("%s", exc)
+            return [str(exc)]
+        redact.install(settings.secrets())
+        return super()._validate_config(raise_errors=raise_errors)
+
+    @functools.cached_property
+    def sites(self) -> Sites:
+        """The products' base URLs (deployment detected at most once)."""
+        return Sites(self.settings)
+
+    @functools.cache  # noqa: B019  (one client per product per tap instance)
+    def client(self, product: str) -> ApiClient:
+        """The shared client of ``jira`` or ``confluence`` (one session, one login)."""
+        site = self.sites.site(product)
+        return ApiClient(self.settings, site, build_authenticator(self.settings, product, site))
+
+    def discover_streams(self) -> list[Stream]:
+        """Streams of the configured products; schemas from the catalog when one is given."""
+        out: list[Stream] = []
+        for product, cls in STREAMS:
+            if not self.settings.wants(product):
+                continue
+            entry = self.input_catalog.get_stream(cls.name) if self.input_catalog else None
+            if entry is not None:
+                stream_schema = entry.schema.to_dict()
+            else:
+                stream_schema = self._discover_schema(cls)
+            out.append(cls(tap=self, schema=stream_schema))
+        return out
+
+    def _discover_schema(self, cls: type[Stream]) -> dict[str, t.Any]:
+        if not hasattr(cls, "discover_schema"):
+            return schema(cls.name)
+        try:
+            return cls.discover_schema(self)
+        except (ApiError, AuthError) as exc:
+            msg = f"discovery of {cls.name} failed: {exc}"
+            raise DiscoveryError(msg) from None
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command, with known failures reported as one line (no traceback)."""
+        command = super().get_singer_command()
+        default_hook = command.excepthook  # type: ignore[attr-defined]
+
+        def excepthook(exc_type: type[BaseException], exc: BaseException, tb: t.Any) -> None:  # noqa: ANN401
+            if isinstance(exc, KNOWN_FAILURES) and not isinstance(exc, ConfigValidationError):
+                cls.logger.error("%s", exc)
+                return
+            default_hook(exc_type, exc, tb)
+
+        command.excepthook = excepthook  # type: ignore[attr-defined]
+        return command
