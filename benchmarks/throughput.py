@@ -1,0 +1,197 @@
+"""How fast is the tap's `jira_issues` sync, next to the fastest loop that reads the same pages?
+
+    python -m benchmarks.throughput [--issues 20000] [--latency-ms 0] [--rounds 2]
+                                    [--page-size 100] [--memory-check] [--json OUT]
+
+The fake Atlassian Cloud site (tests/fake_atlassian) runs in a process of its own with N
+realistic issues (about 15 KB each as `fields=*all` returns them, 20+ custom fields). Then,
+alternating for --rounds rounds, each in a fresh process:
+
+1. tap:  `tap-atlassian --config C --catalog K` with only `jira_issues` selected,
+         `include_custom_fields: true`, stdout to /dev/null;
+2. bare: `benchmarks/bare_loop.py`, `requests` + `orjson` over the same `/rest/api/3/search/jql`
+         pages (`fields=*all`), one JSON line per issue to /dev/null.
+
+For each it prints records/s, wall seconds and peak RSS (the child's `ru_maxrss`), and the
+ratio tap/bare of records/s (best round of each). `--latency-ms 50` adds 50 ms to every
+answer of the fake. `--memory-check` also syncs N/10 issues with the tap and compares its
+peak RSS with the run at N (a flat profile: a 10x larger site costs no more memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing as mp
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import typing as t
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def _serve(issues: int, latency_ms: int, conn: t.Any) -> None:
+    """Child process: run the fake until told to stop."""
+    sys.path.insert(0, str(ROOT))
+    from tests.fake_atlassian import FakeAtlassian
+
+    with FakeAtlassian(flavour="cloud", seed=7, size="small", issues=issues, latency_ms=latency_ms) as fake:
+        conn.send({"url": fake.url, "credentials": fake.credentials, "issues": fake.data.issue_count()})
+        conn.recv()
+
+
+class Fake:
+    """The fake site in a child process, so its CPU is not the measured process's."""
+
+    def __init__(self, issues: int, latency_ms: int) -> None:
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(issues, latency_ms, child), daemon=True)
+
+    def __enter__(self) -> dict:
+        self.proc.start()
+        if not self.conn.poll(300):
+            msg = "the fake site did not start"
+            raise RuntimeError(msg)
+        return self.conn.recv()
+
+    def __exit__(self, *exc: object) -> None:
+        self.conn.send("stop")
+        self.proc.join(30)
+        if self.proc.is_alive():
+            self.proc.terminate()
+
+
+class Run(t.NamedTuple):
+    name: str
+    records: int
+    wall: float
+    peak_rss_mb: float
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.wall if self.wall else 0.0
+
+
+def measure(name: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple[Run, str]:
+    """Run cmd with stdout to /dev/null; wall time and the child's own peak RSS (wait4)."""
+    with open(os.devnull, "wb") as devnull, tempfile.TemporaryFile("w+") as err:
+        started = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=devnull, stderr=err, env={**os.environ, **(env or {})}, cwd=ROOT)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        log = err.read()
+    if proc.returncode != 0:
+        msg = f"{name} exited {proc.returncode}:\n" + "\n".join(log.splitlines()[-25:])
+        raise RuntimeError(msg)
+    return Run(name, 0, wall, usage.ru_maxrss / 1024), log
+
+
+def tap_records(log: str, stream: str = "jira_issues") -> int:
+    """Records the SDK counted for the stream (its `record_count` METRIC lines)."""
+    total = 0
+    for m in re.finditer(r"METRIC: (\{.*\})", log):
+        metric = json.loads(m.group(1))
+        if metric.get("metric") == "record_count" and metric.get("tags", {}).get("stream") == stream:
+            total += int(metric["value"])
+    return total
+
+
+def tap_files(site: dict, page_size: int, workdir: Path) -> tuple[Path, Path]:
+    """Config and a catalog that selects `jira_issues` only."""
+    creds = site["credentials"]
+    config = {
+        "url": site["url"], "deployment": "cloud", "auth_scheme": "basic",
+        "user": creds["user"], "api_token": creds["api_token"],
+        "products": ["jira_service_desk"], "include_custom_fields": True,
+        "search_lag_minutes": 0, "page_size": page_size,
+    }
+    cfg = workdir / "config.json"
+    cfg.write_text(json.dumps(config))
+    out = subprocess.run([*TAP, "--config", str(cfg), "--discover"], capture_output=True, text=True,
+                         check=True, cwd=ROOT, timeout=300).stdout
+    catalog = json.loads(out)
+    for entry in catalog["streams"]:
+        chosen = entry["tap_stream_id"] == "jira_issues"
+        for md in entry.get("metadata", []):
+            if md.get("breadcrumb") == []:
+                md["metadata"]["selected"] = chosen
+    cat = workdir / "catalog.json"
+    cat.write_text(json.dumps(catalog))
+    return cfg, cat
+
+
+TAP = [PYTHON, "-c", "from tap_atlassian.tap import TapAtlassian; TapAtlassian.cli()"]
+
+
+def run_tap(cfg: Path, cat: Path) -> Run:
+    run, log = measure("tap", [*TAP, "--config", str(cfg), "--catalog", str(cat)])
+    return run._replace(records=tap_records(log))
+
+
+def run_bare(site: dict, page_size: int) -> Run:
+    creds = site["credentials"]
+    run, log = measure("bare", [PYTHON, "-m", "benchmarks.bare_loop", site["url"], creds["user"],
+                                str(page_size)], env={"BENCH_API_TOKEN": creds["api_token"]})
+    return run._replace(records=int(log.strip().splitlines()[-1]))
+
+
+def report(runs: list[Run], expected: int) -> dict:
+    print(f"{'run':<6} {'records':>8} {'wall s':>8} {'records/s':>10} {'peak RSS MB':>12}")
+    for r in runs:
+        print(f"{r.name:<6} {r.records:>8} {r.wall:>8.2f} {r.rate:>10.0f} {r.peak_rss_mb:>12.1f}")
+    best = {name: max((r for r in runs if r.name == name), key=lambda r: r.rate) for name in ("tap", "bare")}
+    ratio = best["tap"].rate / best["bare"].rate
+    print(f"tap/bare records/s (best of each): {ratio:.2f}")
+    short = [r for r in runs if r.records != expected]
+    if short:
+        print(f"WARNING: expected {expected} records, got {[r.records for r in short]}")
+    return {"runs": [r._asdict() | {"rate": r.rate} for r in runs], "ratio": ratio}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--issues", type=int, default=20_000)
+    parser.add_argument("--latency-ms", type=int, default=0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--page-size", type=int, default=100)
+    parser.add_argument("--memory-check", action="store_true")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args(argv)
+
+    result: dict = {"issues": args.issues, "latency_ms": args.latency_ms, "page_size": args.page_size}
+    with tempfile.TemporaryDirectory() as tmp, Fake(args.issues, args.latency_ms) as site:
+        print(f"fake Cloud site {site['url']}: {site['issues']} issues, latency {args.latency_ms} ms, "
+              f"page size {args.page_size}", flush=True)
+        cfg, cat = tap_files(site, args.page_size, Path(tmp))
+        runs: list[Run] = []
+        for _ in range(args.rounds):
+            runs.append(run_tap(cfg, cat))
+            runs.append(run_bare(site, args.page_size))
+        result.update(report(runs, site["issues"]))
+    if args.memory_check:
+        small = max(args.issues // 10, 100)
+        with tempfile.TemporaryDirectory() as tmp, Fake(small, args.latency_ms) as site:
+            cfg, cat = tap_files(site, args.page_size, Path(tmp))
+            low = run_tap(cfg, cat)
+        high = max((r for r in runs if r.name == "tap"), key=lambda r: r.peak_rss_mb)
+        growth = high.peak_rss_mb / low.peak_rss_mb
+        print(f"memory: tap peak RSS {low.peak_rss_mb:.1f} MB at {low.records} issues, "
+              f"{high.peak_rss_mb:.1f} MB at {high.records} issues (x{growth:.2f} for x10 issues)")
+        result["memory"] = {"small": low._asdict(), "large": high._asdict(), "growth": growth}
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
