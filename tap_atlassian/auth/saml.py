@@ -240,6 +240,16 @@ def is_login_redirect(status: int, location: str) -> bool:
     return any(marker in path for marker in LOGIN_PATH_MARKERS)
 
 
+def is_rejection(response: requests.Response) -> bool:
+    """A 401, a redirect to a login page, or a login page reached through redirects."""
+    if response.status_code == 401:  # noqa: PLR2004
+        return True
+    if is_login_redirect(response.status_code, response.headers.get("Location", "")):
+        return True
+    path = urlsplit(response.url or "").path.lower()
+    return bool(response.history) and any(marker in path for marker in LOGIN_PATH_MARKERS)
+
+
 def drive(flow: Flow, session: requests.Session, *, scheme: str = "sso", timeout: float = 60.0,
           sleep: Callable[[float], None] = time.sleep) -> t.Any:
     """Run ``flow`` over ``session``; return the flow's result.
@@ -348,8 +358,7 @@ class SamlSchemeAuth(SchemeAuth):
 
     def renew(self, session: requests.Session, response: requests.Response) -> bool:
         """On a 401 or a login redirect: one fresh login, then retry the request."""
-        if response.status_code != 401 and not is_login_redirect(  # noqa: PLR2004
-                response.status_code, response.headers.get("Location", "")):
+        if not is_rejection(response):
             return False
         with self._shared_lock:
             shared = self._shared.get(self._key())
