@@ -26,7 +26,7 @@ __all__ = [
 SCHEMES: dict[tuple[str, str | None], str | None] = {
     ("basic", None): "basic:BasicAuth",
     ("pat", None): "pat:PatAuth",
-    ("oauth", "2.0"): None,
+    ("oauth", "2.0"): "oauth2:OAuth2Auth",
     ("oauth", "1.0"): None,
     ("crowd", None): "crowd:CrowdAuth",
     ("okta", None): "okta:OktaAuth",
