@@ -1,0 +1,157 @@
+"""Confluence JSON objects: v2 `PageBulk`/`SpaceBulk`, v1 content/space/user/search results."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from .data import rng_for, words
+from .timefmt import iso_offset, iso_z
+
+if TYPE_CHECKING:
+    from .data import Store
+
+
+class PageBuilder:
+    def __init__(self, store: Store, *, cloud: bool) -> None:
+        self.store = store
+        self.cloud = cloud
+
+    def title(self, idx: int) -> str:
+        s = self.store
+        if idx < len(s.spaces):
+            return f"{s.spaces[s._p_space[idx]]['name']} Home"
+        return words(rng_for(s.seed, "title", idx), 3).title() + f" {idx}"
+
+    def _paras(self, idx: int) -> list[str]:
+        rng = rng_for(self.store.seed, "body", idx, self.store._p_version[idx])
+        return [words(rng, 20 + rng.randrange(30)).capitalize() + "." for _ in range(3 + rng.randrange(4))]
+
+    def storage(self, idx: int) -> str:
+        return "".join(f"<p>{p}</p>" for p in self._paras(idx))
+
+    def adf(self, idx: int) -> str:
+        doc = {"type": "doc", "version": 1, "content": [
+            {"type": "paragraph", "content": [{"type": "text", "text": p}]} for p in self._paras(idx)]}
+        return orjson.dumps(doc).decode()
+
+    def author(self, idx: int, salt: str = "author") -> dict:
+        s = self.store
+        return s.users[rng_for(s.seed, salt, idx).randrange(len(s.users))]
+
+    # ----------------------------------------------------------------- v2
+    def v2_space(self, sp: dict) -> dict:
+        s = self.store
+        return {"id": sp["id"], "key": sp["key"], "name": sp["name"], "type": "global", "status": "current",
+                "authorId": s.users[sp["idx"] % len(s.users)]["account_id"], "createdAt": iso_z(sp["created"]),
+                "homepageId": s.page_id(sp["homepage_idx"]), "description": None, "icon": None,
+                "currentActiveAlias": sp["key"], "spaceOwnerId": s.users[0]["account_id"],
+                "_links": {"webui": f"/spaces/{sp['key']}"}}
+
+    def v2_page(self, idx: int, body_format: str | None) -> dict:
+        s = self.store
+        pid = s.page_id(idx)
+        parent = s.page_parent_idx(idx)
+        author = self.author(idx)["account_id"]
+        body: dict[str, Any] = {}
+        if body_format == "storage":
+            body = {"storage": {"representation": "storage", "value": self.storage(idx)}}
+        elif body_format == "atlas_doc_format":
+            body = {"atlas_doc_format": {"representation": "atlas_doc_format", "value": self.adf(idx)}}
+        sp = s.spaces[s._p_space[idx]]
+        return {
+            "parentType": "page" if parent is not None else None, "parentId": None if parent is None else s.page_id(parent),
+            "spaceId": sp["id"], "ownerId": author, "lastOwnerId": None,
+            "createdAt": iso_z(s._p_created[idx]), "authorId": author, "position": idx % 1000,
+            "version": {"number": s._p_version[idx], "message": "", "minorEdit": False,
+                        "authorId": self.author(idx, f"editor{s._p_version[idx]}")["account_id"],
+                        "createdAt": iso_z(s._p_modified[idx])},
+            "body": body, "status": "current", "title": self.title(idx), "id": pid,
+            "_links": {"editui": f"/pages/resumedraft.action?draftId={pid}",
+                       "webui": f"/spaces/{sp['key']}/pages/{pid}/{self.title(idx).replace(' ', '+')}",
+                       "tinyui": f"/x/{pid}"},
+        }
+
+    # ----------------------------------------------------------------- v1
+    def v1_user(self, u: dict, current: bool = False) -> dict:
+        s = self.store
+        d: dict[str, Any] = {"type": "known", "username": u["name"], "userKey": u["key"],
+                             "profilePicture": {"path": "/images/icons/profilepics/default.svg",
+                                                "width": 48, "height": 48, "isDefault": True},
+                             "displayName": u["display"], "_links": {"self": f"{self.store.confluence_url}/rest/api/user?key={u['key']}"}}
+        if self.cloud:
+            d = {"type": "known", "accountId": u["account_id"], "accountType": "atlassian",
+                 "email": u["email"], "publicName": u["display"], "displayName": u["display"],
+                 "profilePicture": d["profilePicture"], "isExternalCollaborator": False,
+                 "_links": {"self": f"{s.confluence_url}/rest/api/user?accountId={u['account_id']}"}}
+        if current:
+            d["timeZone"] = s.confluence_tz_name
+        return d
+
+    def v1_space(self, sp: dict) -> dict:
+        return {"id": int(sp["id"]), "key": sp["key"], "name": sp["name"], "type": "global",
+                "status": "current", "_expandable": {"settings": f"/rest/api/space/{sp['key']}/settings",
+                                                     "metadata": "", "operations": "", "lookAndFeel": "",
+                                                     "identifiers": "", "permissions": "", "icon": "",
+                                                     "description": "", "theme": "", "history": "",
+                                                     "homepage": f"/rest/api/content/{self.store.page_id(sp['homepage_idx'])}"},
+                "_links": {"webui": f"/spaces/{sp['key']}" if self.cloud else f"/display/{sp['key']}",
+                           "self": f"{self.store.confluence_url}/rest/api/space/{sp['key']}"}}
+
+    def v1_content(self, idx: int, expand: set[str]) -> dict:
+        s = self.store
+        pid = s.page_id(idx)
+        sp = s.spaces[s._p_space[idx]]
+        tz = s.confluence_tz
+        d: dict[str, Any] = {"id": pid, "type": "page", "status": "current", "title": self.title(idx)}
+        expandable: dict[str, str] = {}
+        if "space" in expand:
+            d["space"] = self.v1_space(sp)
+        else:
+            expandable["space"] = f"/rest/api/space/{sp['key']}"
+        if any(e.startswith("history") for e in expand):
+            d["history"] = {"latest": True, "createdBy": self.v1_user(self.author(idx)),
+                            "createdDate": iso_offset(s._p_created[idx], tz),
+                            "_expandable": {"lastUpdated": "", "contributors": "", "previousVersion": ""}}
+            if "history.lastUpdated" in expand:
+                d["history"]["lastUpdated"] = self._version(idx)
+        else:
+            expandable["history"] = f"/rest/api/content/{pid}/history"
+        if "version" in expand:
+            d["version"] = self._version(idx)
+        else:
+            expandable["version"] = ""
+        if "body.storage" in expand:
+            d["body"] = {"storage": {"value": self.storage(idx), "representation": "storage",
+                                     "_expandable": {"content": f"/rest/api/content/{pid}"}},
+                         "_expandable": {"editor": "", "view": "", "export_view": "", "styled_view": "",
+                                         "anonymous_export_view": ""}}
+        else:
+            expandable["body"] = ""
+        expandable.update(children=f"/rest/api/content/{pid}/child", ancestors="", container=f"/rest/api/space/{sp['key']}",
+                          descendants=f"/rest/api/content/{pid}/descendant", metadata="", operations="",
+                          restrictions=f"/rest/api/content/{pid}/restriction/byOperation")
+        d["extensions"] = {"position": idx % 1000}
+        d["_expandable"] = expandable
+        d["_links"] = {"webui": f"/spaces/{sp['key']}/pages/{pid}" if self.cloud else f"/pages/viewpage.action?pageId={pid}",
+                       "edit": f"/pages/resumedraft.action?draftId={pid}", "tinyui": f"/x/{pid}",
+                       "self": f"{s.confluence_url}/rest/api/content/{pid}"}
+        return d
+
+    def _version(self, idx: int) -> dict:
+        s = self.store
+        n = s._p_version[idx]
+        return {"by": self.v1_user(self.author(idx, f"editor{n}")), "when": iso_offset(s._p_modified[idx], s.confluence_tz),
+                "friendlyWhen": "a while ago", "message": "", "number": n, "minorEdit": False,
+                "_expandable": {"collaborators": "", "content": f"/rest/api/content/{s.page_id(idx)}"},
+                "_links": {"self": f"{s.confluence_url}/rest/experimental/content/{s.page_id(idx)}/version/{n}"}}
+
+    def search_result(self, idx: int, content: dict) -> dict:
+        s = self.store
+        sp = s.spaces[s._p_space[idx]]
+        return {"content": content, "title": content["title"], "excerpt": "",
+                "url": content["_links"]["webui"],
+                "resultGlobalContainer": {"title": sp["name"], "displayUrl": f"/spaces/{sp['key']}"},
+                "breadcrumbs": [], "entityType": "content", "iconCssClass": "aui-icon content-type-page",
+                "lastModified": iso_z(s._p_modified[idx]), "friendlyLastModified": "a while ago", "score": 0.0}

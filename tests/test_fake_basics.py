@@ -1,0 +1,92 @@
+"""The fake site's core: start-up, URLs per flavour, auth rejection, serverInfo without credentials."""
+
+from __future__ import annotations
+
+import requests
+
+from tests.fake_atlassian import FakeAtlassian
+
+
+def basic(fake: FakeAtlassian) -> tuple[str, str]:
+    c = fake.credentials
+    return c["user"], c.get("api_token") or c["password"]
+
+
+def test_cloud_urls_and_server_info_without_credentials(fake_cloud: FakeAtlassian) -> None:
+    assert fake_cloud.jira_url == fake_cloud.url
+    assert fake_cloud.confluence_url == fake_cloud.url + "/wiki"
+    for v in ("2", "3"):
+        r = requests.get(f"{fake_cloud.url}/rest/api/{v}/serverInfo", timeout=5)
+        assert r.status_code == 200
+        assert r.json()["deploymentType"] == "Cloud"
+    assert fake_cloud.log[-1].auth is None
+
+
+def test_server_context_paths_and_separate_confluence_host(fake_factory) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour="server", jira_context="/jira", confluence_context="/confluence",
+                        confluence_host="separate", deployment_type="DataCenter")
+    assert fake.jira_url == fake.url + "/jira"
+    assert fake.confluence_url.startswith("http://localhost:")
+    assert fake.confluence_url.endswith("/confluence")
+    info = requests.get(fake.jira_url + "/rest/api/2/serverInfo", timeout=5).json()
+    assert info["deploymentType"] == "DataCenter"
+    auth = basic(fake)
+    assert requests.get(fake.confluence_url + "/rest/api/space", auth=auth, timeout=5).status_code == 200
+    # Confluence is not served on Jira's host, nor Jira on Confluence's
+    assert requests.get(fake.url + "/confluence/rest/api/space", auth=auth, timeout=5).status_code == 404
+    base2 = fake.confluence_url.rsplit("/confluence", 1)[0]
+    assert requests.get(base2 + "/jira/rest/api/2/myself", auth=auth, timeout=5).status_code == 404
+    assert requests.get(fake.jira_url + "/rest/api/2/myself", auth=auth, timeout=5).status_code == 200
+
+
+def test_basic_and_pat_accepted_and_logged_without_secrets(fake_cloud: FakeAtlassian) -> None:
+    r = requests.get(fake_cloud.url + "/rest/api/3/myself", auth=basic(fake_cloud), timeout=5)
+    assert r.status_code == 200
+    assert r.json()["timeZone"] == "America/Los_Angeles"
+    pat = fake_cloud.credentials["personal_access_token"]
+    r = requests.get(fake_cloud.confluence_url + "/rest/api/user/current",
+                     headers={"Authorization": f"Bearer {pat}"}, timeout=5)
+    assert r.status_code == 200
+    assert r.json()["timeZone"] == "Asia/Kolkata"
+    kinds = [(e.auth, e.auth_scheme) for e in fake_cloud.log]
+    assert kinds == [("basic", "Basic"), ("pat", "Bearer")]
+    dumped = repr(fake_cloud.control.read_log())
+    for secret in (fake_cloud.credentials["api_token"], pat):
+        assert secret not in dumped
+
+
+def test_wrong_or_missing_credentials_get_atlassians_401(fake_cloud: FakeAtlassian, fake_server: FakeAtlassian) -> None:
+    r = requests.get(fake_cloud.url + "/rest/api/3/myself", auth=("x@example.com", "nope"), timeout=5)
+    assert r.status_code == 401
+    assert r.text == "Client must be authenticated to access this resource."
+    r = requests.get(fake_cloud.confluence_url + "/api/v2/spaces", timeout=5)
+    assert r.status_code == 401
+    assert r.json() == {"code": 401, "message": "Unauthorized"}
+    r = requests.get(fake_server.url + "/rest/api/2/search?jql=project=SDA",
+                     headers={"Authorization": "Bearer wrong"}, timeout=5)
+    assert r.status_code == 401
+    assert r.json()["errorMessages"] == [
+        "You are not authenticated. Authentication required to perform this operation."]
+    assert r.headers["X-Seraph-LoginReason"] == "AUTHENTICATED_FAILED"
+    r = requests.get(fake_server.url + "/rest/api/space", auth=(fake_server.credentials["user"], "bad"), timeout=5)
+    assert r.status_code == 401
+    assert r.json()["statusCode"] == 401
+    assert all(e.status == 401 and e.auth is None for e in fake_server.log)
+
+
+def test_revoked_credentials_are_refused_until_restored(fake_server: FakeAtlassian) -> None:
+    pat = {"Authorization": "Bearer " + fake_server.credentials["personal_access_token"]}
+    url = fake_server.url + "/rest/api/2/myself"
+    fake_server.control.revoke("pat")
+    assert requests.get(url, headers=pat, timeout=5).status_code == 401
+    assert requests.get(url, auth=basic(fake_server), timeout=5).status_code == 200
+    fake_server.control.restore()
+    assert requests.get(url, headers=pat, timeout=5).status_code == 200
+
+
+def test_same_seed_same_data_other_seed_other_data() -> None:
+    a = FakeAtlassian(seed=3)
+    b = FakeAtlassian(seed=3)
+    c = FakeAtlassian(seed=4)
+    assert [i.updated for i in a.data.issues()] == [i.updated for i in b.data.issues()]
+    assert [i.updated for i in a.data.issues()] != [i.updated for i in c.data.issues()]
