@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import decimal
 import re
 import typing as t
 from urllib.parse import urlsplit
@@ -235,6 +236,9 @@ class Settings:
         for name in URL_SETTINGS:
             if name in values:
                 values[name] = _check_url(name, values[name])
+        for name in ("retry_initial_wait_seconds", "retry_max_wait_seconds", "request_timeout"):
+            if name in values:
+                values[name] = float(values[name])
         for name in ("products", "space_keys", "project_keys"):
             if name in values:
                 values[name] = tuple(values[name])
@@ -292,7 +296,7 @@ def _check_url(name: str, value: str) -> str:
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
+    "string": (str,), "integer": (int,), "number": (int, float, decimal.Decimal), "boolean": (bool,),
     "array": (list, tuple), "object": (dict,),
 }
 
