@@ -1,0 +1,83 @@
+"""The README's generated parts and its promises stay true.
+
+Run as a script (`make readme`) to rewrite the generated settings table in place.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+BEGIN = "<!-- BEGIN GENERATED SETTINGS: tap-atlassian --about --format=markdown -->"
+END = "<!-- END GENERATED SETTINGS -->"
+
+
+def about_markdown() -> str:
+    """`tap-atlassian --about --format=markdown`, as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-c", "from tap_atlassian.tap import TapAtlassian; TapAtlassian.cli()",
+         "--about", "--format=markdown"],
+        capture_output=True, text=True, check=True, timeout=120, cwd=ROOT,
+    ).stdout
+
+
+def settings_section(markdown: str) -> str:
+    """The `## Settings` part of the about output, without its heading."""
+    _, sep, rest = markdown.partition("## Settings\n")
+    assert sep, "no '## Settings' in tap-atlassian --about --format=markdown"
+    return rest.split("\n## ", 1)[0].strip()
+
+
+def readme_section(text: str) -> str:
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    return text[start:end].strip()
+
+
+def render(text: str, section: str) -> str:
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    return text[:start] + "\n" + section + "\n" + text[end:]
+
+
+def test_settings_table_matches_the_tap() -> None:
+    want = settings_section(about_markdown())
+    have = readme_section(README.read_text(encoding="utf-8"))
+    assert have == want, "README settings table drifted from the tap: run `make readme`"
+
+
+def test_settings_table_names_every_setting_once() -> None:
+    rows = re.findall(r"^\| ([a-z0-9_.]+) \|", readme_section(README.read_text(encoding="utf-8")), re.M)
+    assert len(rows) == len(set(rows))
+    for name in ("url", "auth_scheme", "api_token", "personal_access_token", "project_keys", "space_keys"):
+        assert name in rows
+
+
+def test_the_two_commands_are_the_ones_ci_and_make_run() -> None:
+    text = README.read_text(encoding="utf-8")
+    block = text.split("## Two commands", 1)[1].split("```", 2)[1]
+    commands = [line.split("#")[0].strip() for line in block.splitlines()[1:] if line.strip()]
+    assert commands == ["make demo", "make test"]
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert re.search(r"^exec make test$", ci, re.M)
+    workflow = (ROOT / ".github" / "workflows" / "ci.yml").read_text(encoding="utf-8")
+    assert "bash .ci/run" in workflow
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
+
+
+def test_readme_streams_are_the_contract_streams() -> None:
+    text = README.read_text(encoding="utf-8")
+    listed = re.findall(r"^\| `([a-z_]+)` \| (?:Confluence|Jira|JSM) \|", text, re.M)
+    contract = ["confluence_spaces", "confluence_pages", "jira_fields", "jira_issues",
+                "jsm_service_desks", "jsm_request_types", "jsm_requests"]
+    assert listed[: len(contract)] == contract
+
+
+if __name__ == "__main__":
+    current = README.read_text(encoding="utf-8")
+    updated = render(current, settings_section(about_markdown()))
+    README.write_text(updated, encoding="utf-8")
+    print("README.md settings table " + ("unchanged" if updated == current else "regenerated"))
