@@ -40,6 +40,8 @@ FACTOR_IDS = {"push": "opfFAKEpush0h7", "sms": "smsFAKEsms00g3", "email": "emfFA
               "token:software:totp": "ostFAKEtotp0g3"}
 APPS = {"jira": "/home/atlassian_jira/0oaFAKEjira/aln1", "confluence":
         "/home/atlassian_confluence/0oaFAKEconf/aln2"}
+# The embed link of the seeds' example connection string: also the Jira app here.
+SEEDS_APP = "/home/appType/0bg4ivz6cJRZgCz5d6/46"
 _INVALID_TOKEN = {"errorCode": "E0000011", "errorSummary": "Invalid token provided",
                   "errorLink": "E0000011", "errorId": "oaeFAKE", "errorCauses": []}
 _BAD_CODE = {"errorCode": "E0000068", "errorSummary": "Invalid Passcode/Answer",
@@ -245,6 +247,8 @@ class OktaOrg:
 
     def embed(self, req: FakeRequest) -> FakeResponse:
         product = next((p for p, path in APPS.items() if path == req.path), None)
+        if req.path == SEEDS_APP:
+            product = "jira"
         if product is None:
             return idp_saml.html_page(404, "Okta - Not found")
         with self._lock:
