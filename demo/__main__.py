@@ -23,7 +23,7 @@ SAMPLE = f"""
 SELECT fields->'$.project'->>'key' AS project,
        fields->'$.status'->>'name' AS status,
        count(*) AS issues,
-       max(updated) AS last_updated
+       strftime(max(updated) AT TIME ZONE 'UTC', '%Y-%m-%d %H:%M UTC') AS last_updated
 FROM {SCHEMA}.jira_issues
 GROUP BY ALL
 ORDER BY project, issues DESC
