@@ -34,6 +34,7 @@ from tap_atlassian.auth.saml import (
     unexpected_page,
 )
 from tap_atlassian.config import ConfigError
+from tap_atlassian.settings_file import SettingsFile, SettingsFileError, resolve_passphrase
 
 if t.TYPE_CHECKING:
     from tap_atlassian.config import Settings
@@ -282,9 +283,7 @@ class OktaAuth(SamlSchemeAuth):
     def _section(self) -> str:
         return f"okta:{self.product}"
 
-    def _settings_file(self) -> t.Any:
-        from tap_atlassian.settings_file import SettingsFile, resolve_passphrase
-
+    def _settings_file(self) -> SettingsFile:
         passphrase = resolve_passphrase(self.settings.oauth_settings_passphrase,
                                         self.settings.password, "password")
         return SettingsFile(self.settings.oauth_settings_location, passphrase)
@@ -295,7 +294,10 @@ class OktaAuth(SamlSchemeAuth):
     def _stored_device_token(self) -> str | None:
         if not self.options.mfa_remember_device:
             return None
-        stored = self._settings_file().load().get(self._section) or {}
+        try:
+            stored = self._settings_file().load().get(self._section) or {}
+        except SettingsFileError as exc:
+            raise LoginError(SCHEME, "the remembered device", str(exc)) from None
         if all(stored.get(k) == v for k, v in self._owner().items()):
             return stored.get("device_token")
         return None
@@ -304,10 +306,13 @@ class OktaAuth(SamlSchemeAuth):
         """Keep Okta's device token (when remembering devices) for the next run."""
         if not result.device_token:
             return
-        with self._settings_file().transaction() as state:
-            entry = {**self._owner(), "device_token": result.device_token}
-            if state.get(self._section) != entry:
-                state[self._section] = entry
+        try:
+            with self._settings_file().transaction() as state:
+                entry = {**self._owner(), "device_token": result.device_token}
+                if state.get(self._section) != entry:
+                    state[self._section] = entry
+        except SettingsFileError as exc:
+            raise LoginError(SCHEME, "the remembered device", str(exc)) from None
 
     def login_flow(self) -> Flow:
         """Okta steps 1-3 for this product, with this machine's device token."""

@@ -49,8 +49,13 @@ def rng_for(*parts: object) -> random.Random:
     return random.Random(":".join(str(p) for p in parts))
 
 
+# a fixed word stream; words() takes a slice of it at a random offset (one RNG call, fast)
+_STREAM = [random.Random(1234).choice(WORDS) for _ in range(8192)]
+
+
 def words(rng: random.Random, n: int) -> str:
-    return " ".join(rng.choice(WORDS) for _ in range(n))
+    start = rng.randrange(len(_STREAM) - n)
+    return " ".join(_STREAM[start:start + n])
 
 
 @dataclass(frozen=True)

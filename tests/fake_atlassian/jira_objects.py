@@ -195,7 +195,7 @@ class IssueBuilder:
         pr = rng.choice(PRIORITIES)
         done = st[3] == "done"
         summary = words(rng, 4 + rng.randrange(6)).capitalize()
-        paras = [words(rng, 25 + rng.randrange(25)).capitalize() + "." for _ in range(6)]
+        paras = [words(rng, 25 + rng.randrange(25)).capitalize() + "." for _ in range(4)]
         comments = []
         for c in range(4 + rng.randrange(3)):
             cts = min(updated, created + (c + 1) * 3_600_000)

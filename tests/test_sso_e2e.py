@@ -1,0 +1,230 @@
+"""End to end: the tap as a subprocess, logging in through the fake Crowd and Okta.
+
+Each run syncs Confluence and Jira Service Management streams and is compared with a
+reference run of the same fake site with Basic auth: same records, none lost or repeated.
+Failed logins exit non-zero with one line naming the cause; no run ever prints a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.fake_atlassian import FakeAtlassian
+from tests.tapdriver import discover, fake_config, run_tap, select
+
+STREAMS = ("confluence_spaces", "confluence_pages", "jsm_service_desks", "jsm_requests")
+KEYS = {"jsm_requests": "issueId"}
+DOC = Path(__file__).resolve().parent.parent / "docs" / "auth-sso.md"
+
+
+@pytest.fixture(scope="module")
+def fake():
+    with FakeAtlassian(flavour="server", seed=7, size="small") as site:
+        yield site
+
+
+@pytest.fixture(scope="module")
+def catalog(fake):
+    return select(discover(fake_config(fake, "basic")), STREAMS)
+
+
+@pytest.fixture(scope="module")
+def reference(fake, catalog):
+    run = run_tap(fake_config(fake, "basic"), catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    return {s: sorted(run.ids(s, KEYS.get(s, "id"))) for s in STREAMS}
+
+
+@pytest.fixture(autouse=True)
+def _reset(fake):
+    okta = fake.okta
+    okta.push_script = ["WAITING", "WAITING", "SUCCESS"]
+    okta.require_api_token = False
+    okta.remembered.clear()
+    okta.user.mfa = False
+    okta.user.status = "ACTIVE"
+    fake.saml.expire_sessions_after(None)
+    fake.saml.expired_answer = "401"
+    fake.log.clear()
+
+
+def sso_config(fake, idp_settings: dict, tmp_path: Path, **props) -> dict:
+    config = fake_config(fake, idp_settings["auth_scheme"], **idp_settings,
+                         oauth_settings_location=str(tmp_path / "OAuthSettings.txt"))
+    if props:
+        config["sso_properties"] = props
+    return config
+
+
+def secrets(fake, config: dict) -> list[str]:
+    """Everything that must never be printed: settings' secrets and what the IdPs handed out."""
+    values = [config.get(k) for k in ("password", "sso_app_password")]
+    props = config.get("sso_properties") or {}
+    values += list(props.values()) if isinstance(props, dict) else re.findall(r"=([^;]+)", props)
+    values += list(fake.sessions) + list(fake.crowd.tokens) + [c for *_, c in fake.okta.outbox]
+    values += [fake.okta.api_token]
+    return [v for v in values if isinstance(v, str) and len(v) >= 4 and v not in ("true", "false")]
+
+
+def sync(fake, config: dict, catalog: dict, *, ok: bool = True):
+    run = run_tap(config, catalog=catalog, timeout=60)
+    if ok:
+        assert run.returncode == 0, run.last_stderr_line
+    else:
+        assert run.returncode != 0
+    output = run.stdout + run.stderr
+    for secret in secrets(fake, config):
+        assert secret not in output
+    assert "SAMLResponse=" not in output and "sessionToken=" not in output
+    return run
+
+
+def assert_complete(run, reference) -> None:
+    for stream in STREAMS:
+        ids = run.ids(stream, KEYS.get(stream, "id"))
+        assert sorted(ids) == reference[stream], stream
+    assert all(reference[s] for s in STREAMS)
+
+
+def logins(fake) -> int:
+    return len(fake.log.find("/plugins/servlet/samlconsumer", method="POST", status=302))
+
+
+def factor_calls(fake) -> list:
+    return fake.log.find("/api/v1/authn/factors/")
+
+
+def test_crowd(fake, catalog, reference, tmp_path):
+    run = sync(fake, sso_config(fake, fake.crowd.settings(), tmp_path), catalog)
+    assert_complete(run, reference)
+    assert logins(fake) == 1  # Jira and Confluence share the host: one login
+    api = [e for e in fake.log if e.path.startswith("/rest/")]
+    assert api and all(e.auth == "session" and e.auth_scheme is None for e in api)
+
+
+def test_okta_without_mfa(fake, catalog, reference, tmp_path):
+    run = sync(fake, sso_config(fake, fake.okta.settings(), tmp_path), catalog)
+    assert_complete(run, reference)
+    assert factor_calls(fake) == []
+
+
+def test_okta_push_approved_then_remembered_device(fake, catalog, reference, tmp_path):
+    fake.okta.user.mfa = True
+    config = sso_config(fake, fake.okta.settings(), tmp_path, mfa_type="OktaVerify",
+                        mfa_poll_seconds=0.05)
+    assert_complete(sync(fake, config, catalog), reference)
+    polls = factor_calls(fake)
+    assert len(polls) == 3  # the push, then approved at the second poll
+    assert {c.arg("rememberDevice") for c in polls} == {"true"}
+    fake.log.clear()
+    assert_complete(sync(fake, config, catalog), reference)
+    assert factor_calls(fake) == []  # the remembered device skipped MFA
+    assert len(fake.log.find("/api/v1/authn", method="POST")) == 1
+
+
+def test_okta_push_rejected(fake, catalog, tmp_path):
+    fake.okta.user.mfa = True
+    fake.okta.push_script = ["WAITING", "REJECTED"]
+    config = sso_config(fake, fake.okta.settings(), tmp_path, MFAType="OktaVerify",
+                        MFAPollSeconds="0.05")
+    run = sync(fake, config, catalog, ok=False)
+    assert "okta login failed" in run.last_stderr_line
+    assert "push was rejected" in run.last_stderr_line
+    assert run.records == {}
+
+
+def test_okta_sms_without_then_with_passcode(fake, catalog, reference, tmp_path):
+    fake.okta.user.mfa = True
+    config = sso_config(fake, fake.okta.settings(), tmp_path, MFAType="SMS")
+    first = sync(fake, config, catalog, ok=False)
+    assert "Okta has sent a new one-time code by SMS: set sso_properties.mfa_passcode" \
+        in first.last_stderr_line
+    assert first.records == {}
+    code = fake.okta.last_code("sms")
+    second = sync(fake, {**config, "sso_properties": f"MFAType=SMS;MFAPassCode={code}"}, catalog)
+    assert_complete(second, reference)
+
+
+def test_okta_totp(fake, catalog, reference, tmp_path):
+    fake.okta.user.mfa = True
+    config = sso_config(fake, fake.okta.settings(), tmp_path, mfa_type="OktaVerify",
+                        mfa_passcode=fake.okta.totp_now())
+    assert_complete(sync(fake, config, catalog), reference)
+    assert [c.path.split("/")[-2] for c in factor_calls(fake)] == ["ostFAKEtotp0g3"]
+
+
+def test_okta_trusted_application_token(fake, catalog, reference, tmp_path):
+    fake.okta.require_api_token = True
+    config = sso_config(fake, fake.okta.settings(), tmp_path,
+                        api_token=fake.okta.api_token)
+    assert_complete(sync(fake, config, catalog), reference)
+    authn = fake.log.find("/api/v1/authn", method="POST")
+    assert authn and {e.auth_scheme for e in authn} == {"SSWS"}
+
+
+@pytest.mark.parametrize("answer", ["401", "redirect"])
+def test_session_expiring_mid_sync(fake, catalog, reference, tmp_path, answer):
+    fake.saml.expired_answer = answer
+    fake.saml.expire_sessions_after(4)  # the first session dies after four API calls
+    run = sync(fake, sso_config(fake, fake.crowd.settings(), tmp_path), catalog)
+    assert_complete(run, reference)  # nothing lost, nothing repeated
+    assert logins(fake) >= 2
+    rejected = [e for e in fake.log if e.path.startswith("/rest/") and e.status in (401, 302)]
+    assert len(rejected) == logins(fake) - 1  # each rejection cost exactly one new login
+
+
+def test_wrong_crowd_application_password_is_one_clear_line(fake, catalog, tmp_path):
+    config = sso_config(fake, {**fake.crowd.settings(), "sso_app_password": "wrong-app-pw"},
+                        tmp_path)
+    run = sync(fake, config, catalog, ok=False)
+    assert "crowd login failed" in run.last_stderr_line
+    assert "sso_app_name and sso_app_password" in run.last_stderr_line
+    assert "Traceback" not in run.stderr
+
+
+def test_locked_out_okta_user(fake, catalog, tmp_path):
+    fake.okta.user.status = "LOCKED_OUT"
+    run = sync(fake, sso_config(fake, fake.okta.settings(), tmp_path), catalog, ok=False)
+    assert "Okta answered LOCKED_OUT" in run.last_stderr_line
+
+
+# -- the documentation's examples ----------------------------------------------------------
+
+def doc_example(name: str) -> dict:
+    text = DOC.read_text(encoding="utf-8")
+    match = re.search(rf"<!-- sso-example: {name} -->\s*```json\n(.*?)```", text, re.S)
+    assert match, f"docs/auth-sso.md has no sso-example: {name}"
+    return json.loads(match.group(1))
+
+
+def localize(example: dict, fake, replacements: dict[str, str]) -> dict:
+    """The example with the documentation's hosts and placeholder names made the fake's."""
+    text = json.dumps(example)
+    for old, new in replacements.items():
+        text = text.replace(old, new)
+    return json.loads(text)
+
+
+def test_doc_crowd_example(fake, catalog, reference, tmp_path):
+    user, password = next(iter(fake.crowd.users.items()))
+    config = localize(doc_example("crowd"), fake, {
+        "https://jira.example.com": fake.url, "https://crowd.example.com": fake.url,
+        "crowdUserName": user, "crowdPassword": password,
+        "CrowdAppName": fake.crowd.app_name, "CrowdAppPassword": fake.crowd.app_password})
+    assert set(config) == {"url", "auth_scheme", "sso_login_url", "user", "password",
+                           "sso_exchange_url", "sso_app_name", "sso_app_password"}
+    config |= {"deployment": "server", "oauth_settings_location": str(tmp_path / "s.txt")}
+    assert_complete(sync(fake, config, catalog), reference)
+
+
+def test_doc_okta_example(fake, catalog, reference, tmp_path):
+    config = localize(doc_example("okta"), fake, {
+        "https://jira.example.com": fake.url, "https://example.okta.com": fake.url,
+        "oktaUserName": fake.okta.user.login, "oktaPassword": fake.okta.user.password})
+    assert config["sso_login_url"].endswith("/home/appType/0bg4ivz6cJRZgCz5d6/46")
+    config |= {"deployment": "server", "oauth_settings_location": str(tmp_path / "s.txt")}
+    assert_complete(sync(fake, config, catalog), reference)
