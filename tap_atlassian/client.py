@@ -278,6 +278,11 @@ class AtlassianStream(Stream):
     # per-record type walk is the costliest step of a sync, and not needed.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """A STATE message after every page's worth of records, so a killed run resumes close by."""
+        super().__init__(*args, **kwargs)
+        self.STATE_MSG_FREQUENCY = self.settings.page_size
+
     @property
     def settings(self) -> Settings:
         """The run's typed settings."""
@@ -314,3 +319,11 @@ class AtlassianStream(Stream):
         assert self.paginator is not None  # noqa: S101
         yield from self.paginate(self.path.format(**(context or {})), self.paginator,
                                  self.get_url_params(context))
+
+    def sync(self, context: dict | None = None) -> None:
+        """Skip, with a warning, a stream the login cannot read (an OAuth scope it lacks)."""
+        reason = self.client.auth.scheme.skip_reason(self.name)
+        if reason:
+            LOGGER.warning("%s skipped: %s", self.name, reason)
+            return
+        super().sync(context)

@@ -92,12 +92,18 @@ class ConfluencePagesStream(ConfluenceStream):
     name = "confluence_pages"
     primary_keys = ("id",)
     replication_key = "last_modified"
-    check_sorted = False  # CQL time and version time may disagree by a little; never raise
 
     @property
     def is_sorted(self) -> bool:  # type: ignore[override]
         """Incremental runs come in time order (resumable); full syncs come by id."""
         return self._incremental_start() is not None
+
+    @property
+    def check_sorted(self) -> bool:  # type: ignore[override]
+        """Full syncs keep the greatest value; incremental runs never raise on a small disorder
+        (CQL's time and the version's time may differ): the bookmark then moves back, which
+        only re-reads."""
+        return not self.is_sorted
 
     def _incremental_start(self) -> str | None:
         bookmarks = (self._tap_state or {}).get("bookmarks", {})
