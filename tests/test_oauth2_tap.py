@@ -278,3 +278,22 @@ def test_missing_refresh_token_after_grace_is_a_clear_error_and_keeps_the_file(f
     assert runs.settings_path.read_bytes() == before
     assert runs.state()["oauth2"]["refresh_token"] == data["refresh_token"]
     runs.assert_clean()
+
+
+def test_stream_whose_scope_is_missing_is_skipped_with_a_warning(fake, tmp_path):
+    runs = OAuthRuns(fake, tmp_path)
+    tokens = fake.oauth2.issue("read:jira-work read:confluence-content.all search:confluence "
+                               "read:confluence-space.summary offline_access")
+    SettingsFile(runs.settings_path, runs.config["oauth_client_secret"]).save({"oauth2": {
+        "client_id": runs.config["oauth_client_id"], "access_token": tokens["access_token"],
+        "refresh_token": tokens["refresh_token"], "expires_at": time.time() + 3600,
+        "scope": tokens["scope"]}})
+    run = runs.run()
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.records.get("jira_issues") and run.records.get("confluence_pages")
+    for stream in ("jsm_service_desks", "jsm_requests"):
+        assert stream not in run.records
+        assert any(f"{stream} skipped" in line and "read:servicedesk-request" in line
+                   for line in run.stderr.splitlines()), stream
+    assert not fake.log.find("/rest/servicedeskapi")
+    runs.assert_clean()

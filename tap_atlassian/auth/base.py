@@ -67,6 +67,10 @@ class SchemeAuth:
         """After a 401 or login redirect: log in again once; True means retry the request."""
         return False
 
+    def skip_reason(self, stream_name: str) -> str | None:  # noqa: ARG002
+        """Why this login cannot read a stream (OAuth 2.0: a scope it lacks), or None."""
+        return None
+
     # Used by `tap-atlassian-auth`.
     def authorization_url(self) -> str:
         """The URL a user opens to authorize the app (``tap-atlassian-auth url``)."""

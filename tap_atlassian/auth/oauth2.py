@@ -287,6 +287,15 @@ class OAuth2Auth(SchemeAuth):
         )
         return out
 
+    def skip_reason(self, stream_name: str) -> str | None:
+        """Why ``stream_name`` cannot be read with this token (a missing scope), or None."""
+        missing = self.missing_scopes(stream_name)
+        if not missing:
+            return None
+        return (f"the OAuth 2.0 token lacks scope {' and '.join(missing)}; add it to the app "
+                "(developer console > Permissions) and to the `scope` setting, then log in "
+                "again (`tap-atlassian-auth login`, or `url` + `exchange`)")
+
     def missing_scopes(self, stream_name: str) -> list[str]:
         """Scopes ``stream_name`` needs that the token lacks (empty when unknown)."""
         granted = self.granted_scopes()
