@@ -64,10 +64,13 @@ def secrets(fake, config: dict) -> list[str]:
     """Everything that must never be printed: settings' secrets and what the IdPs handed out."""
     values = [config.get(k) for k in ("password", "sso_app_password")]
     props = config.get("sso_properties") or {}
-    values += list(props.values()) if isinstance(props, dict) else re.findall(r"=([^;]+)", props)
+    if isinstance(props, str):
+        props = dict(p.split("=", 1) for p in props.split(";") if "=" in p)
+    values += [v for k, v in props.items()
+               if re.sub(r"[^a-z]", "", k.lower()) in ("apitoken", "mfapasscode")]
     values += list(fake.sessions) + list(fake.crowd.tokens) + [c for *_, c in fake.okta.outbox]
     values += [fake.okta.api_token]
-    return [v for v in values if isinstance(v, str) and len(v) >= 4 and v not in ("true", "false")]
+    return [v for v in values if isinstance(v, str) and len(v) >= 4]
 
 
 def sync(fake, config: dict, catalog: dict, *, ok: bool = True):
@@ -228,3 +231,41 @@ def test_doc_okta_example(fake, catalog, reference, tmp_path):
     assert config["sso_login_url"].endswith("/home/appType/0bg4ivz6cJRZgCz5d6/46")
     config |= {"deployment": "server", "oauth_settings_location": str(tmp_path / "s.txt")}
     assert_complete(sync(fake, config, catalog), reference)
+
+
+def test_auth_login_does_the_mfa_once_then_sync_needs_none(fake, catalog, reference, tmp_path):
+    import subprocess
+    import sys
+
+    fake.okta.user.mfa = True
+    config = sso_config(fake, fake.okta.settings(), tmp_path, mfa_type="OktaVerify",
+                        mfa_poll_seconds=0.05)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    done = subprocess.run([sys.executable, "-m", "tap_atlassian.auth_cli", "login", "--config",
+                           str(path)], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    assert len(factor_calls(fake)) == 3
+    status = subprocess.run([sys.executable, "-m", "tap_atlassian.auth_cli", "status",
+                             "--config", str(path)], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert json.loads(status.stdout)["device_remembered"] is True
+    for secret in secrets(fake, config):
+        assert secret not in done.stdout + done.stderr + status.stdout + status.stderr
+    fake.log.clear()
+    assert_complete(sync(fake, config, catalog), reference)
+    assert factor_calls(fake) == []
+
+
+def test_confluence_on_its_own_host(tmp_path):
+    with FakeAtlassian(flavour="server", seed=7, size="small", confluence_host="separate") as two:
+        settings = {**two.okta.settings(), "confluence_sso_login_url": two.okta.embed_link("confluence")}
+        config = sso_config(two, settings, tmp_path)
+        cat = select(discover(fake_config(two, "basic")), STREAMS)
+        run = sync(two, config, cat)
+        assert all(run.records.get(s) for s in STREAMS)
+        consumers = {e.host for e in two.log.find("/plugins/servlet/samlconsumer", status=302)}
+        assert consumers == {"main", "confluence"}  # one login per service provider
+        api = [e for e in two.log if e.path.startswith("/rest/")]
+        assert {e.host for e in api} == {"main", "confluence"}
+        assert all(e.auth == "session" for e in api)

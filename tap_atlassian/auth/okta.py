@@ -295,11 +295,16 @@ class OktaAuth(SamlSchemeAuth):
         if not self.options.mfa_remember_device:
             return None
         try:
-            stored = self._settings_file().load().get(self._section) or {}
+            state = self._settings_file().load()
         except SettingsFileError as exc:
             raise LoginError(SCHEME, "the remembered device", str(exc)) from None
-        if all(stored.get(k) == v for k, v in self._owner().items()):
-            return stored.get("device_token")
+        # The token names this machine to the Okta org, whichever product's login stored it.
+        others = [k for k in sorted(state) if k.startswith("okta:") and k != self._section]
+        for section in (self._section, *others):
+            stored = state.get(section) or {}
+            if stored.get("device_token") and all(
+                    stored.get(k) == v for k, v in self._owner().items()):
+                return stored["device_token"]
         return None
 
     def after_login(self, result: OktaResult) -> None:

@@ -370,6 +370,11 @@ class SamlSchemeAuth(SchemeAuth):
         self._login(session)
         return True
 
+    def login(self) -> None:
+        """``tap-atlassian-auth login``: sign in once (does the MFA, remembers the device)."""
+        with requests.Session() as session:
+            self._login(session)
+
     def status(self) -> dict[str, t.Any]:
         """Scheme, product and where it logs in (URLs without their query)."""
         return {**super().status(), "sso_login_url": public_url(self.target.login_url),
