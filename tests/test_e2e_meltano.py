@@ -1,0 +1,156 @@
+"""`meltano run` end to end: the fake Cloud site -> tap-atlassian -> DuckDB and PostgreSQL.
+
+Meltano comes from `.venv-meltano` (`make meltano`); its plugins are installed afresh into
+a temporary `MELTANO_SYS_DIR_ROOT` (with its own system database, so state is this run's
+alone). PostgreSQL is a throwaway server started here (demo/postgres.py). Each pipeline:
+a first run loads every record; the fake then changes two issues, adds one, and gives a
+page a new version; a second run must upsert them (no duplicate rows) and move the
+bookmarks that `meltano state get` shows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+import typing as t
+from pathlib import Path
+
+import pytest
+
+from demo.pipeline import MELTANO, count_singer, duckdb_counts, meltano, tap_env
+from demo.postgres import find_bindir, temp_postgres
+from tests.fake_atlassian import FakeAtlassian
+
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e_meltano")]
+
+INCREMENTAL = {"jira_issues", "confluence_pages", "jsm_requests"}
+SCHEMA = "tap_atlassian"
+
+
+@pytest.fixture(scope="module")
+def meltano_home() -> t.Iterator[dict[str, str]]:
+    if not MELTANO.exists():
+        pytest.fail("Meltano is not installed: run `make meltano` (make test does)")
+    with tempfile.TemporaryDirectory(prefix="tap-atlassian-meltano-") as home:
+        env = {"MELTANO_SYS_DIR_ROOT": home}
+        meltano(["install"], env)
+        yield env
+
+
+@pytest.fixture
+def fake() -> t.Iterator[FakeAtlassian]:
+    with FakeAtlassian(flavour="cloud", seed=11, size="small") as site:
+        yield site
+
+
+def emitted_by_tap(env: dict[str, str]) -> dict[str, int]:
+    """Distinct keys per stream of one full sync by the tap alone (`meltano invoke`)."""
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
+        meltano(["invoke", "tap-atlassian"], env, stdout=out)
+        out.seek(0)
+        found = count_singer(out)
+    assert found.records == found.distinct, "a full sync emitted a record twice"
+    return found.distinct
+
+
+def change_some_records(fake: FakeAtlassian, at: str) -> dict[str, t.Any]:
+    """Two issues changed, one added, one page re-versioned, all at `at` (UTC)."""
+    issues = fake.data.issues()
+    changed = [fake.control.touch("issue", issues[i].key, at) for i in (0, len(issues) // 2)]
+    added = fake.control.add("issue", issues[-1].project_key, at)
+    page = fake.control.touch("page", fake.data.pages()[0].id, at)
+    return {"changed": changed, "added": added, "page": page}
+
+
+def assert_bookmarks(env: dict[str, str], state_id: str, streams: t.Iterable[str]) -> dict:
+    state = json.loads(meltano(["state", "get", state_id], env))
+    bookmarks = state["singer_state"]["bookmarks"]
+    for stream in INCREMENTAL & set(streams):
+        assert bookmarks[stream].get("replication_key_value"), (stream, bookmarks[stream])
+    return bookmarks
+
+
+def run_pipeline(env: dict[str, str], fake: FakeAtlassian, target: str,
+                 rows: t.Callable[[], dict[str, int]], query: t.Callable[[str], list[tuple]]) -> None:
+    expected = emitted_by_tap(env)
+    assert expected["jira_issues"] == fake.data.issue_count()
+    meltano(["run", "tap-atlassian", target], env)
+    assert rows() == expected
+
+    state_id = f"dev:tap-atlassian-to-{target}"
+    first = assert_bookmarks(env, state_id, expected)
+    at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(minutes=3)
+    changes = change_some_records(fake, at.strftime("%Y-%m-%dT%H:%M:%S"))
+    seen_before = len(fake.log)
+    meltano(["run", "tap-atlassian", target], env)
+
+    # the second run asked only for what changed since the bookmark
+    searches = [e for e in fake.log[seen_before:] if e.path.endswith("/search/jql")]
+    assert searches and all("updated >=" in (e.arg("jql") or "") for e in searches), \
+        [e.arg("jql") for e in searches]
+
+    after = rows()
+    assert after["jira_issues"] == expected["jira_issues"] + 1
+    assert after["confluence_pages"] == expected["confluence_pages"]
+    for table in expected:
+        total, distinct = query(f'SELECT count(*), count(DISTINCT {key(table)}) FROM "{SCHEMA}"."{table}"')[0]
+        assert total == distinct, f"{table}: the second run duplicated rows"
+    since = (at - dt.timedelta(minutes=1)).isoformat()
+    touched = query(f"SELECT id FROM \"{SCHEMA}\".jira_issues WHERE updated >= '{since}'")
+    touched_ids = {r[0] for r in touched}
+    assert {c["id"] for c in changes["changed"]} | {changes["added"]["id"]} <= touched_ids
+
+    second = assert_bookmarks(env, state_id, expected)
+    assert second["jira_issues"]["replication_key_value"] > first["jira_issues"]["replication_key_value"]
+    assert second["confluence_pages"]["replication_key_value"] > first["confluence_pages"]["replication_key_value"]
+
+
+def key(table: str) -> str:
+    return '"issueId"' if table == "jsm_requests" else "id"
+
+
+def test_meltano_run_into_duckdb(meltano_home: dict[str, str], fake: FakeAtlassian, tmp_path: Path) -> None:
+    import duckdb
+
+    db = tmp_path / "atlassian.duckdb"
+    env = {**meltano_home, **tap_env(fake), "TARGET_DUCKDB_PATH": str(db), "TARGET_DUCKDB_SCHEMA": SCHEMA}
+
+    def query(sql: str) -> list[tuple]:
+        with duckdb.connect(str(db), read_only=True) as con:
+            return con.execute(sql).fetchall()
+
+    run_pipeline(env, fake, "target-duckdb", lambda: duckdb_counts(db, SCHEMA), query)
+
+
+@pytest.fixture(scope="module")
+def postgres() -> t.Iterator[dict[str, t.Any]]:
+    if find_bindir() is None:
+        pytest.skip("no PostgreSQL server binaries (.ci/run installs Debian's postgresql)")
+    with temp_postgres() as pg:
+        yield pg
+
+
+def test_meltano_run_into_postgres(meltano_home: dict[str, str], fake: FakeAtlassian,
+                                   postgres: dict[str, t.Any]) -> None:
+    import psycopg2
+
+    env = {
+        **meltano_home, **tap_env(fake),
+        "TARGET_POSTGRES_HOST": postgres["host"], "TARGET_POSTGRES_PORT": str(postgres["port"]),
+        "TARGET_POSTGRES_USER": postgres["user"], "TARGET_POSTGRES_PASSWORD": postgres["password"],
+        "TARGET_POSTGRES_DATABASE": postgres["database"], "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": SCHEMA,
+    }
+
+    def query(sql: str) -> list[tuple]:
+        with psycopg2.connect(host=postgres["host"], port=postgres["port"], user=postgres["user"],
+                              dbname=postgres["database"]) as con, con.cursor() as cur:
+            cur.execute(sql)
+            return cur.fetchall()
+
+    def rows() -> dict[str, int]:
+        tables = [r[0] for r in query(
+            f"SELECT table_name FROM information_schema.tables WHERE table_schema = '{SCHEMA}'")]
+        return {tb: query(f'SELECT count(*) FROM "{SCHEMA}"."{tb}"')[0][0] for tb in tables}
+
+    run_pipeline(env, fake, "target-postgres", rows, query)
