@@ -117,6 +117,26 @@ class TapAtlassian(Tap):
             raise DiscoveryError(msg) from None
 
     @classmethod
+    def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:  # noqa: FBT001
+        """``--discover`` (an eager option: it runs before the command's own error handling)."""
+        cls._one_line_failures(ctx, super().cb_discover, param, value)
+
+    @classmethod
+    def cb_test(cls, ctx: click.Context, param: click.Option, value: str) -> None:
+        """``--test``, with the same one-line failures."""
+        cls._one_line_failures(ctx, super().cb_test, param, value)
+
+    @classmethod
+    def _one_line_failures(cls, ctx: click.Context, callback: t.Callable[..., None], *args: t.Any) -> None:
+        try:
+            callback(ctx, *args)
+        except KNOWN_FAILURES as exc:
+            if isinstance(exc, ConfigValidationError):
+                raise
+            cls.logger.error("%s", exc)
+            ctx.exit(1)
+
+    @classmethod
     def get_singer_command(cls) -> click.Command:
         """The SDK's command, with known failures reported as one line (no traceback)."""
         command = super().get_singer_command()
