@@ -156,6 +156,8 @@ def test_status_without_tokens_and_off_mode(fake, tmp_path):
     assert shown["stored_state"] is False
     auth.config.update(initiate_oauth="OFF", oauth_access_token="some-token-value")
     auth.write()
-    url = auth("url")
-    assert url.returncode == 2
-    assert "initiate_oauth" in url.stderr
+    assert auth("url").returncode == 0  # the URL needs the client id only
+    exchange = auth("exchange", "--verifier", "whatever-code")
+    assert exchange.returncode == 2
+    assert "initiate_oauth" in exchange.stderr
+    assert not auth.settings_path.exists()

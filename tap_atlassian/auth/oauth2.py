@@ -105,7 +105,9 @@ def scopes_for_stream(stream_name: str) -> tuple[tuple[str, ...], ...]:
 
 
 def _same_site(a: str, b: str) -> bool:
-    pa, pb = urlsplit(a.rstrip("/")), urlsplit(b.rstrip("/"))
+    """Same scheme, host and port (a trailing ``/wiki`` or ``/`` in ``url`` is ignored)."""
+    a, b = (u.rstrip("/").removesuffix("/wiki") for u in (a, b))
+    pa, pb = urlsplit(a), urlsplit(b)
     return (pa.scheme, (pa.hostname or "").lower(), pa.port, pa.path) == (
         pb.scheme, (pb.hostname or "").lower(), pb.port, pb.path)
 
@@ -233,8 +235,10 @@ class OAuth2Auth(SchemeAuth):
     # -- tap-atlassian-auth ------------------------------------------------------------
 
     def authorization_url(self, state: str | None = None) -> str:
-        """The URL a user opens to approve the app (``prompt=consent``)."""
-        self._require_client("url")
+        """The URL a user opens to approve the app (``prompt=consent``); any mode."""
+        if not self.settings.oauth_client_id:
+            msg = "oauth_client_id: required for the authorization URL"
+            raise ConfigError(msg)
         query = {
             "audience": AUDIENCE,
             "client_id": self.settings.oauth_client_id,
@@ -459,7 +463,7 @@ class OAuth2Auth(SchemeAuth):
             msg = (f"{LABEL}: {step} at {self.settings.oauth_token_url}: the answer has no "
                    "access_token")
             raise AuthError(msg) from None
-        refresh_token = data.get("refresh_token")
+        refresh_token = data.get("refresh_token") or body.get("refresh_token")
         if not refresh_token:
             LOGGER.warning("%s: the token answer has no refresh token; add offline_access to "
                            "scope, or the run fails when the access token expires", LABEL)
