@@ -172,12 +172,13 @@ def test_okta_trusted_application_token(fake, catalog, reference, tmp_path):
 @pytest.mark.parametrize("answer", ["401", "redirect"])
 def test_session_expiring_mid_sync(fake, catalog, reference, tmp_path, answer):
     fake.saml.expired_answer = answer
-    fake.saml.expire_sessions_after(4)  # the first session dies after four API calls
+    fake.saml.expire_sessions_after(4, sessions=1)  # the first session dies after 4 API calls
     run = sync(fake, sso_config(fake, fake.crowd.settings(), tmp_path), catalog)
     assert_complete(run, reference)  # nothing lost, nothing repeated
-    assert logins(fake) >= 2
+    assert logins(fake) == 2  # one re-login
     rejected = [e for e in fake.log if e.path.startswith("/rest/") and e.status in (401, 302)]
-    assert len(rejected) == logins(fake) - 1  # each rejection cost exactly one new login
+    assert len(rejected) == 1
+    assert len([e for e in fake.log if e.path.startswith("/rest/") and e.status == 200]) > 4
 
 
 def test_wrong_crowd_application_password_is_one_clear_line(fake, catalog, tmp_path):
@@ -269,3 +270,11 @@ def test_confluence_on_its_own_host(tmp_path):
         api = [e for e in two.log if e.path.startswith("/rest/")]
         assert {e.host for e in api} == {"main", "confluence"}
         assert all(e.auth == "session" for e in api)
+
+
+def test_session_refused_right_after_a_new_login_is_fatal(fake, catalog, tmp_path):
+    fake.saml.expire_sessions_after(0)  # every session is refused at once
+    run = sync(fake, sso_config(fake, fake.crowd.settings(), tmp_path), catalog, ok=False)
+    assert logins(fake) == 2  # the first login and exactly one renewal
+    assert "401" in run.last_stderr_line
+    assert run.records == {}

@@ -313,6 +313,15 @@ def test_okta_verify_push_polls_until_approved_with_remember_device():
     assert result.mfa_factor == "push" and result.device_token == "okta-device-token"
 
 
+def test_okta_verify_number_challenge_is_shown(caplog):
+    waiting = payload("okta-authn-MFA_CHALLENGE-push-WAITING.json")  # correctAnswer 92
+    server = okta_server(mfa_required(), [(200, waiting), (200, success())])
+    with caplog.at_level("INFO", logger="tap-atlassian"):
+        server.run(okta(OktaOptions(mfa_type="OktaVerify", poll_seconds=0)))
+    pushes = [r.getMessage() for r in caplog.records if "push sent" in r.getMessage()]
+    assert len(pushes) == 1 and "choosing 92" in pushes[0]
+
+
 def test_okta_verify_push_recorded_js_waiting_then_rejected():
     waiting = payload("okta-authn-MFA_CHALLENGE-push-WAITING.extracted.json")
     rejected = {**waiting, "factorResult": "REJECTED"}

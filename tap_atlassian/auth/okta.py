@@ -17,6 +17,7 @@ The device token is kept in the encrypted settings file (section ``okta:<product
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import secrets
 import typing as t
@@ -39,6 +40,7 @@ from tap_atlassian.settings_file import SettingsFile, SettingsFileError, resolve
 if t.TYPE_CHECKING:
     from tap_atlassian.config import Settings
 
+LOGGER = logging.getLogger("tap-atlassian")
 SCHEME = "okta"
 MFA_TYPES = {"oktaverify": "OktaVerify", "sms": "SMS", "email": "Email"}
 DEFAULT_POLL_SECONDS = 2.0
@@ -191,6 +193,8 @@ def _mfa(data: dict[str, t.Any], options: OktaOptions,
     if options.mfa_remember_device:
         verify = _with_query(verify, rememberDevice="true")
     step = f"MFA ({kind} verify)"
+    LOGGER.info("okta: Okta asks for MFA; verifying the %s factor%s", kind,
+                " (remembering this device)" if options.mfa_remember_device else "")
     if kind == "push":
         answer = yield FlowRequest("POST", verify, step=step, headers=headers,
                                    json={"stateToken": state})
@@ -233,9 +237,17 @@ def _poll_push(answer: FlowResponse, state: str, options: OktaOptions,
                ) -> t.Generator[t.Any, t.Any, tuple[dict, FlowResponse]]:
     """Okta Verify push: poll ``_links.next`` while WAITING; REJECTED / TIMEOUT are fatal."""
     waited = 0.0
+    announced = False
     while True:
         data = _okta_json(step, answer)
         result = data.get("factorResult")
+        if result == "WAITING" and not announced:
+            announced = True
+            challenge = (data.get("_embedded", {}).get("factor", {}).get("_embedded", {})
+                         .get("challenge", {}).get("correctAnswer"))
+            LOGGER.warning("okta: Okta Verify push sent: approve it on your device%s (waiting "
+                           "up to %.0f s)", f", choosing {challenge}" if challenge else "",
+                           options.push_timeout_seconds)
         if data["status"] == "SUCCESS":
             return data, answer
         if result == "REJECTED":

@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import logging
 import threading
 import time
 import typing as t
@@ -35,6 +36,7 @@ if t.TYPE_CHECKING:
     from tap_atlassian.config import Settings
     from tap_atlassian.sites import Site
 
+LOGGER = logging.getLogger("tap-atlassian")
 SAMLP_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 # Paths of a product's (or an IdP's) login page: a redirect there means "not logged in".
@@ -335,6 +337,8 @@ class SamlSchemeAuth(SchemeAuth):
                 public_url(self.target.exchange_url))
 
     def _login(self, session: requests.Session) -> None:
+        LOGGER.info("%s: signing in to %s through %s", self.name, self.product,
+                    public_url(self.target.login_url))
         flow = self.login_flow()
         result = drive(flow, session, scheme=self.name, timeout=min(self.settings.request_timeout, 120.0))
         self.after_login(result)
@@ -360,6 +364,8 @@ class SamlSchemeAuth(SchemeAuth):
         """On a 401 or a login redirect: one fresh login, then retry the request."""
         if not is_rejection(response):
             return False
+        LOGGER.info("%s: the %s session was refused (HTTP %s); signing in again", self.name,
+                    self.product, response.status_code)
         with self._shared_lock:
             shared = self._shared.get(self._key())
         if shared and shared[0] > self._generation:  # another product already logged in again

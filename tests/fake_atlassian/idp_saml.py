@@ -140,15 +140,18 @@ class ServiceProvider:
     _sessions: dict[str, _Session] = field(default_factory=dict)
     _seen_ids: set[str] = field(default_factory=set)
     _requests_per_session: int | None = None
+    _limited_sessions: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def trust(self, issuer: str, public_key: Any) -> None:
         """Accept assertions signed by ``public_key`` for ``issuer``."""
         self.trusted[issuer] = public_key
 
-    def expire_sessions_after(self, requests: int | None) -> None:
-        """Sessions opened from now on die after serving this many API requests (None: never)."""
+    def expire_sessions_after(self, requests: int | None, sessions: int | None = None) -> None:
+        """The next ``sessions`` sessions (None: all) die after serving ``requests`` API
+        requests (None: never)."""
         self._requests_per_session = requests
+        self._limited_sessions = sessions
 
     def expire_all(self) -> None:
         """End every SSO session now (the next API call is rejected)."""
@@ -177,8 +180,13 @@ class ServiceProvider:
         ident = Identity("session", user, self._account_id(user), detail={"issuer": issuer})
         sid = self.fake.new_session(ident)
         with self._lock:
+            limit = self._requests_per_session
+            if self._limited_sessions is not None:
+                if self._limited_sessions <= 0:
+                    limit = None
+                self._limited_sessions -= 1
             self._sessions[sid] = _Session(user, issuer, time.time() + self.session_lifetime,
-                                           self._requests_per_session)
+                                           limit)
             self.accepted.append({"user": user, "issuer": issuer, "consumer": consumer})
         location = relay if relay.startswith("/") else "/"
         cookie = f"JSESSIONID={sid}; Path=/; HttpOnly"
