@@ -52,8 +52,11 @@ class Confluence:
     def base(self) -> str:
         return self.store.confluence_url
 
-    def _render_v2(self, idx: int, version: int, body_format: str | None) -> bytes:
-        return orjson.dumps(self.pb.v2_page(idx, body_format))
+    def _render_v2(self, idx: int, version: int, body_format: str | None, single: bool = False) -> bytes:
+        page = self.pb.v2_page(idx, body_format)
+        if single:  # GET /pages/{id} adds the site base to _links
+            page["_links"] = {**page["_links"], "base": self.base}
+        return orjson.dumps(page)
 
     # ----------------------------------------------------------------- shared
     def sorted_pages(self, key: tuple, build_filter, order: list[tuple[str, bool]]) -> list[int]:  # noqa: ANN001
@@ -163,7 +166,8 @@ class Confluence:
         if ref is None:
             raise v2_error(404, "Page not found")
         fmt = req.arg("body-format")
-        return FakeResponse(body=self._v2(ref.idx, ref.version, fmt if fmt in ("storage", "atlas_doc_format") else None))
+        return FakeResponse(body=self._v2(ref.idx, ref.version, fmt if fmt in ("storage", "atlas_doc_format") else None,
+                                          single=True))
 
     # ----------------------------------------------------------------- v1 (Cloud search, Server all)
     def v1_expand(self, req: FakeRequest) -> set[str]:

@@ -45,8 +45,7 @@ class PageBuilder:
         s = self.store
         return {"id": sp["id"], "key": sp["key"], "name": sp["name"], "type": "global", "status": "current",
                 "authorId": s.users[sp["idx"] % len(s.users)]["account_id"], "createdAt": iso_z(sp["created"]),
-                "homepageId": s.page_id(sp["homepage_idx"]), "description": None, "icon": None,
-                "currentActiveAlias": sp["key"], "spaceOwnerId": s.users[0]["account_id"],
+                "homepageId": s.page_id(sp["homepage_idx"]), "currentActiveAlias": sp["key"],
                 "_links": {"webui": f"/spaces/{sp['key']}"}}
 
     def v2_page(self, idx: int, body_format: str | None) -> dict:
@@ -60,9 +59,9 @@ class PageBuilder:
         elif body_format == "atlas_doc_format":
             body = {"atlas_doc_format": {"representation": "atlas_doc_format", "value": self.adf(idx)}}
         sp = s.spaces[s._p_space[idx]]
+        page: dict[str, Any] = {} if parent is None else {"parentType": "page", "parentId": s.page_id(parent)}
         return {
-            "parentType": "page" if parent is not None else None, "parentId": None if parent is None else s.page_id(parent),
-            "spaceId": sp["id"], "ownerId": author, "lastOwnerId": None,
+            **page, "spaceId": sp["id"], "ownerId": author, "lastOwnerId": None,
             "createdAt": iso_z(s._p_created[idx]), "authorId": author, "position": idx % 1000,
             "version": {"number": s._p_version[idx], "message": "", "minorEdit": False,
                         "authorId": self.author(idx, f"editor{s._p_version[idx]}")["account_id"],

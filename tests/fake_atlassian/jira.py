@@ -189,8 +189,7 @@ class Jira:
             "deploymentType": self.fake.deployment_type, "buildNumber": 100275 if cloud else 9120002,
             "buildDate": "2024-05-30T00:00:00.000+0000",
             "serverTime": jira_time(now_ms(), self.store.jira_tz),
-            "scmInfo": "5177f96791252404c766ca1ff3f185116ee1a1a1", "serverTitle": "Jira",
-            "defaultLocale": {"locale": "en_US"}})
+            "scmInfo": "5177f96791252404c766ca1ff3f185116ee1a1a1", "serverTitle": "Jira"})
 
     def issue(self, req: FakeRequest) -> FakeResponse:
         ref = self.store.issue_ref(req.params["key"])

@@ -115,7 +115,7 @@ def field_list(api: str) -> list[dict]:
         if items:
             schema["items"] = items
         fid = f"customfield_{num}"
-        out.append({"id": fid, "key": fid, "name": name, "untranslatedName": name, "custom": True,
+        out.append({"id": fid, "key": fid, "name": name, "custom": True,
                     "orderable": True, "navigable": True, "searchable": True,
                     "clauseNames": [f"cf[{num}]", name], "schema": schema})
     return out
