@@ -398,3 +398,35 @@ def test_seed_string_properties_become_options():
     obj = OktaOptions.from_properties({"mfa_type": "oktaverify", "MFA_Poll_Seconds": "0.1"})
     assert obj.mfa_type == "OktaVerify" and obj.poll_seconds == 0.1
     assert obj.mfa_remember_device is True
+
+
+# -- where each product signs in ------------------------------------------------------------
+
+def target(product: str, **config):
+    from tap_atlassian.auth.saml import sso_target
+    from tap_atlassian.config import Settings
+    from tap_atlassian.sites import Site, product_base_url
+
+    settings = Settings.from_config({"url": "https://jira.example.com", "deployment": "server",
+                                     "auth_scheme": "okta", "user": "u", "password": "p",
+                                     "sso_login_url": LOGIN, **config})
+    return sso_target(settings, product, Site(product, "server",
+                                              product_base_url(settings, product, "server")))
+
+
+def test_sso_target_defaults_to_the_product_consumer():
+    assert target("jira").exchange_url == EXCHANGE
+    assert target("confluence").login_url == LOGIN
+    assert target("confluence").exchange_url == EXCHANGE  # same host: same service provider
+
+
+def test_sso_target_confluence_on_its_own_host():
+    wiki = "https://wiki.example.com"
+    own = target("confluence", sso_exchange_url=EXCHANGE, confluence_url=wiki)
+    assert own.exchange_url == f"{wiki}/plugins/servlet/samlconsumer"
+    assert own.login_url == LOGIN
+    explicit = target("confluence", confluence_url=wiki,
+                      confluence_sso_login_url=f"{ORG}/home/app/2/3",
+                      confluence_sso_exchange_url=f"{wiki}/plugins/servlet/samlsso")
+    assert explicit == type(explicit)(f"{ORG}/home/app/2/3", f"{wiki}/plugins/servlet/samlsso")
+    assert target("jira", confluence_url=wiki).exchange_url == EXCHANGE
