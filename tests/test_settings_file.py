@@ -241,3 +241,39 @@ def test_repr_and_errors_never_show_the_passphrase(tmp_path):
     assert SECRET not in repr(sf)
     with pytest.raises(SettingsFileError):
         SettingsFile(tmp_path / "s.txt", "")
+
+
+WRITER = """
+import sys
+from tap_atlassian.settings_file import SettingsFile
+sf = SettingsFile(sys.argv[1], "k")
+n = 0
+while True:
+    with sf.transaction() as state:
+        n = state.get("n", 0) + 1
+        state["n"] = n
+        state["padding"] = "x" * (n % 997) * 50   # files of varying length
+    print(n, flush=True)
+"""
+
+
+@pytest.mark.parametrize("after", [1, 7, 23])
+def test_killed_at_any_point_of_a_write_leaves_a_whole_file(tmp_path, after):
+    path = tmp_path / "s.txt"
+    SettingsFile(path, "k").save({"n": 0})
+    writer = _run_py(WRITER, str(path))
+    try:
+        for _ in range(after):
+            last = int(writer.stdout.readline())
+        writer.send_signal(signal.SIGKILL)
+        writer.wait(timeout=10)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+        writer.communicate()
+    # a whole file: the last announced write, or a later one the writer finished before the kill
+    n = SettingsFile(path, "k", lock_timeout=5).load()["n"]
+    assert n >= last
+    with SettingsFile(path, "k", lock_timeout=5).transaction() as state:
+        state["n"] = n + 1
+    assert not list(tmp_path.glob(".s.txt.*.tmp"))
