@@ -307,6 +307,13 @@ def sso_target(settings: Settings, product: str, site: Site) -> SsoTarget:
     return SsoTarget(login_url=login, exchange_url=exchange or default_exchange)
 
 
+def _cookie_for(domain: str, host: str) -> bool:
+    """Whether a cookie of ``domain`` is sent to ``host`` (``.local``: how the standard
+    library's jar names a dotless host such as ``localhost``)."""
+    domain = domain.lstrip(".").lower()
+    return domain in (host, f"{host}.local") or host.endswith(f".{domain}")
+
+
 class SamlSchemeAuth(SchemeAuth):
     """A scheme that logs in by SAML and then rides on the product's session cookies.
 
@@ -340,10 +347,11 @@ class SamlSchemeAuth(SchemeAuth):
         LOGGER.info("%s: signing in to %s through %s", self.name, self.product,
                     public_url(self.target.login_url))
         flow = self.login_flow()
-        result = drive(flow, session, scheme=self.name, timeout=min(self.settings.request_timeout, 120.0))
+        result = drive(flow, session, scheme=self.name,
+                       timeout=min(self.settings.request_timeout, 120.0))
         self.after_login(result)
         host = origin(self.target.exchange_url)[1]
-        jar = [c for c in session.cookies if c.domain.lstrip(".").lower() in (host, f"{host}.local")]
+        jar = [c for c in session.cookies if _cookie_for(c.domain, host)]
         with self._shared_lock:
             gen = self._shared.get(self._key(), (0, [], None))[0] + 1
             self._shared[self._key()] = (gen, jar, self.settings)  # settings kept: id() stays unique
