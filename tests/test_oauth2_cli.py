@@ -161,3 +161,17 @@ def test_status_without_tokens_and_off_mode(fake, tmp_path):
     assert exchange.returncode == 2
     assert "initiate_oauth" in exchange.stderr
     assert not auth.settings_path.exists()
+
+
+def test_default_settings_location_is_the_user_config_directory(fake, tmp_path):
+    auth = Auth(fake, tmp_path)
+    del auth.config["oauth_settings_location"]
+    auth.write()
+    env = {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}
+    code = fake.oauth2.approve(auth("url", env=env).stdout.strip())["code"]
+    assert auth("exchange", "--verifier", code, env=env).returncode == 0
+    default = tmp_path / "xdg" / "tap-atlassian" / "OAuthSettings.txt"
+    assert stat.S_IMODE(default.stat().st_mode) == 0o600
+    assert json.loads(auth("status", env=env).stdout)["settings_file"] == str(default)
+    auth.settings_path = default
+    auth.assert_no_secret_printed()
