@@ -18,7 +18,13 @@ from tests.tapdriver import discover, fake_config, run_tap, select
 
 STREAMS = ("confluence_spaces", "confluence_pages", "jsm_service_desks", "jsm_requests")
 KEYS = {"jsm_requests": "issueId"}
-DOC = Path(__file__).resolve().parent.parent / "docs" / "auth-sso.md"
+ROOT = Path(__file__).resolve().parent.parent
+DOC = ROOT / "docs" / "auth-sso.md"
+# Every page that shows the SSO example settings (marked `<!-- sso-example: crowd|okta -->`
+# before a json block) has them exercised here: docs/auth-sso.md always, README.md once it
+# carries the quick start.
+EXAMPLE_PAGES = [p for p in (DOC, ROOT / "README.md")
+                 if p.exists() and "<!-- sso-example:" in p.read_text(encoding="utf-8")]
 
 
 @pytest.fixture(scope="module")
@@ -198,10 +204,10 @@ def test_locked_out_okta_user(fake, catalog, tmp_path):
 
 # -- the documentation's examples ----------------------------------------------------------
 
-def doc_example(name: str) -> dict:
-    text = DOC.read_text(encoding="utf-8")
+def doc_example(page: Path, name: str) -> dict:
+    text = page.read_text(encoding="utf-8")
     match = re.search(rf"<!-- sso-example: {name} -->\s*```json\n(.*?)```", text, re.S)
-    assert match, f"docs/auth-sso.md has no sso-example: {name}"
+    assert match, f"{page.name} has no sso-example: {name}"
     return json.loads(match.group(1))
 
 
@@ -213,9 +219,10 @@ def localize(example: dict, fake, replacements: dict[str, str]) -> dict:
     return json.loads(text)
 
 
-def test_doc_crowd_example(fake, catalog, reference, tmp_path):
+@pytest.mark.parametrize("page", EXAMPLE_PAGES, ids=lambda p: p.name)
+def test_doc_crowd_example(fake, catalog, reference, tmp_path, page):
     user, password = next(iter(fake.crowd.users.items()))
-    config = localize(doc_example("crowd"), fake, {
+    config = localize(doc_example(page, "crowd"), fake, {
         "https://jira.example.com": fake.url, "https://crowd.example.com": fake.url,
         "crowdUserName": user, "crowdPassword": password,
         "CrowdAppName": fake.crowd.app_name, "CrowdAppPassword": fake.crowd.app_password})
@@ -225,8 +232,9 @@ def test_doc_crowd_example(fake, catalog, reference, tmp_path):
     assert_complete(sync(fake, config, catalog), reference)
 
 
-def test_doc_okta_example(fake, catalog, reference, tmp_path):
-    config = localize(doc_example("okta"), fake, {
+@pytest.mark.parametrize("page", EXAMPLE_PAGES, ids=lambda p: p.name)
+def test_doc_okta_example(fake, catalog, reference, tmp_path, page):
+    config = localize(doc_example(page, "okta"), fake, {
         "https://jira.example.com": fake.url, "https://example.okta.com": fake.url,
         "oktaUserName": fake.okta.user.login, "oktaPassword": fake.okta.user.password})
     assert config["sso_login_url"].endswith("/home/appType/0bg4ivz6cJRZgCz5d6/46")
