@@ -104,7 +104,13 @@ class PageBuilder:
         sp = s.spaces[s._p_space[idx]]
         tz = s.confluence_tz
         d: dict[str, Any] = {"id": pid, "type": "page", "status": "current", "title": self.title(idx)}
-        expandable: dict[str, str] = {}
+        expandable: dict[str, str] = {"childTypes": "", "schedulePublishDate": ""}
+        if "operations" in expand:
+            d["operations"] = [{"operation": op, "targetType": "page"} for op in ("read", "update", "delete")]
+        else:
+            expandable["operations"] = ""
+        if self.cloud:
+            d["macroRenderedOutput"] = {}
         if "space" in expand:
             d["space"] = self.v1_space(sp)
         else:
@@ -129,12 +135,12 @@ class PageBuilder:
         else:
             expandable["body"] = ""
         expandable.update(children=f"/rest/api/content/{pid}/child", ancestors="", container=f"/rest/api/space/{sp['key']}",
-                          descendants=f"/rest/api/content/{pid}/descendant", metadata="", operations="",
+                          descendants=f"/rest/api/content/{pid}/descendant", metadata="",
                           restrictions=f"/rest/api/content/{pid}/restriction/byOperation")
         d["extensions"] = {"position": idx % 1000}
         d["_expandable"] = expandable
         d["_links"] = {"webui": f"/spaces/{sp['key']}/pages/{pid}" if self.cloud else f"/pages/viewpage.action?pageId={pid}",
-                       "edit": f"/pages/resumedraft.action?draftId={pid}", "tinyui": f"/x/{pid}",
+                       "editui" if self.cloud else "edit": f"/pages/resumedraft.action?draftId={pid}", "tinyui": f"/x/{pid}",
                        "self": f"{s.confluence_url}/rest/api/content/{pid}"}
         return d
 
