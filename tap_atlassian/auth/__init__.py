@@ -27,7 +27,7 @@ SCHEMES: dict[tuple[str, str | None], str | None] = {
     ("basic", None): "basic:BasicAuth",
     ("pat", None): "pat:PatAuth",
     ("oauth", "2.0"): "oauth2:OAuth2Auth",
-    ("oauth", "1.0"): None,
+    ("oauth", "1.0"): "oauth1:OAuth1Scheme",
     ("crowd", None): "crowd:CrowdAuth",
     ("okta", None): "okta:OktaAuth",
 }

@@ -19,19 +19,23 @@ https://developer.atlassian.com/server/jira/platform/oauth/
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import logging
 import typing as t
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from authlib.integrations.requests_client import OAuth1Auth
 from authlib.oauth1 import SIGNATURE_RSA_SHA1
-from cryptography.hazmat.primitives import serialization
+from authlib.oauth1.rfc5849.signature import generate_signature_base_string
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tap_atlassian.auth.base import AuthError, SchemeAuth
+from tap_atlassian.auth.browser import BrowserLoginError, callback_address, receive_redirect
 from tap_atlassian.config import ConfigError
 from tap_atlassian.settings_file import SettingsFile, SettingsFileError, resolve_passphrase
 from tap_atlassian.sites import product_base_url
@@ -159,15 +163,6 @@ def load_private_key(settings: t.Any) -> rsa.RSAPrivateKey:
     return key
 
 
-def private_key_pem(key: rsa.RSAPrivateKey) -> str:
-    """The key as unencrypted PKCS#8 PEM text: the form authlib's RSA-SHA1 signer loads."""
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-
-
 def public_key_pem(key: rsa.RSAPrivateKey) -> str:
     """The public half, as it is pasted into the application link."""
     return key.public_key().public_bytes(
@@ -192,18 +187,38 @@ class OAuth1Error(AuthError):
     """A failed step of the OAuth 1.0a flow; the message is one line without secrets."""
 
 
-def signer(consumer_key: str, key_pem: str, token: str | None = None,
+def _sign_rsa_sha1(client: _KeySigner, request: t.Any) -> str:
+    """authlib's RSA-SHA1 method, with the key loaded once instead of on every request.
+
+    authlib's own ``sign_rsa_sha1`` parses (and fully validates) the PEM each time, about
+    0.1 s per request for a 2048-bit key; the base string is still authlib's.
+    """
+    base_string = generate_signature_base_string(request).encode("utf-8")
+    signature = client.private_key.sign(base_string, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
+    return base64.b64encode(signature).decode("ascii")
+
+
+class _KeySigner(OAuth1Auth):
+    """authlib's ``requests`` OAuth 1 auth (header style) holding a loaded RSA key."""
+
+    SIGNATURE_METHODS: t.ClassVar[dict] = {**OAuth1Auth.SIGNATURE_METHODS,
+                                           SIGNATURE_RSA_SHA1: _sign_rsa_sha1}
+    private_key: rsa.RSAPrivateKey
+
+
+def signer(consumer_key: str, key: rsa.RSAPrivateKey, token: str | None = None,
            verifier: str | None = None, callback: str | None = None) -> OAuth1Auth:
     """A ``requests`` auth that signs with RSA-SHA1 (authlib), header style."""
-    return OAuth1Auth(
+    auth = _KeySigner(
         consumer_key,
         token=token,
         token_secret=None,  # RSA-SHA1 does not use the token secret
         redirect_uri=callback,
         verifier=verifier,
-        rsa_key=key_pem,
         signature_method=SIGNATURE_RSA_SHA1,
     )
+    auth.private_key = key
+    return auth
 
 
 def oauth_problem(response: requests.Response) -> str | None:
@@ -243,10 +258,11 @@ def _token_answer(step: str, url: str, response: requests.Response) -> dict[str,
 
 
 def request_token(session: requests.Session, base_url: str, consumer_key: str,
-                  key_pem: str, callback: str | None, timeout: float = 60) -> dict[str, str]:
+                  key: rsa.RSAPrivateKey, callback: str | None,
+                  timeout: float = 60) -> dict[str, str]:
     """Step 1: a signed POST for a request token (``oauth_token``, ``oauth_token_secret``)."""
     url = f"{base_url}{SERVLET}/request-token"
-    response = session.post(url, auth=signer(consumer_key, key_pem, callback=callback or OOB),
+    response = session.post(url, auth=signer(consumer_key, key, callback=callback or OOB),
                             timeout=timeout)
     return _token_answer("request-token", url, response)
 
@@ -256,11 +272,12 @@ def authorize_url(base_url: str, token: str) -> str:
     return f"{base_url}{SERVLET}/authorize?{urlencode({'oauth_token': token})}"
 
 
-def access_token(session: requests.Session, base_url: str, consumer_key: str, key_pem: str,
+def access_token(session: requests.Session, base_url: str, consumer_key: str,
+                 key: rsa.RSAPrivateKey,
                  token: str, verifier: str, timeout: float = 60) -> dict[str, str]:
     """Step 3: trade the approved request token and its verifier for an access token."""
     url = f"{base_url}{SERVLET}/access-token"
-    response = session.post(url, auth=signer(consumer_key, key_pem, token=token,
+    response = session.post(url, auth=signer(consumer_key, key, token=token,
                                              verifier=verifier), timeout=timeout)
     return _token_answer("access-token", url, response)
 
@@ -285,7 +302,7 @@ class OAuth1Scheme(SchemeAuth):
         """Load the key (errors name the setting); nothing is requested yet."""
         super().__init__(settings, product, site)
         key = load_private_key(settings)
-        self._key_pem = private_key_pem(key)
+        self._key = key
         self._passphrase = passphrase_from_key(key)
         self.consumer_key = str(settings.oauth_client_id or "")
         self.base_url = site.base_url.rstrip("/")
@@ -312,6 +329,15 @@ class OAuth1Scheme(SchemeAuth):
                 return "oauth1:jira"
         return f"oauth1:{self.product}"
 
+    @property
+    def link(self) -> str:
+        """The product whose application link (and token) this scheme uses."""
+        return self.section.split(":", 1)[1]
+
+    @property
+    def _product_flag(self) -> str:
+        return f" --product {self.link}" if self.link != "jira" else ""
+
     def settings_file(self) -> SettingsFile:
         """The encrypted settings file (passphrase default: derived from the private key)."""
         try:
@@ -319,13 +345,21 @@ class OAuth1Scheme(SchemeAuth):
                                             self._passphrase, KEY_SETTING)
             return SettingsFile(self.settings.oauth_settings_location, passphrase)
         except SettingsFileError as exc:
-            raise AuthError(f"oauth 1.0: {exc}") from None
+            raise self._file_error(exc) from None
+
+    def _file_error(self, exc: SettingsFileError) -> AuthError:
+        message = f"oauth 1.0: {exc}"
+        if "cannot decrypt" in message and not self.settings.oauth_settings_passphrase:
+            message += (" (without oauth_settings_passphrase the key is derived from the "
+                        "private key in oauth_jwt_cert: a file written with another key "
+                        "does not open)")
+        return AuthError(message)
 
     def _stored(self) -> dict[str, t.Any]:
         try:
             state = self.settings_file().load()
         except SettingsFileError as exc:
-            raise AuthError(f"oauth 1.0: {exc}") from None
+            raise self._file_error(exc) from None
         return self._usable(state.get(self.section) or {})
 
     def _usable(self, entry: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -350,7 +384,7 @@ class OAuth1Scheme(SchemeAuth):
         """Sign the request with the access token (RSA-SHA1)."""
         if self._token is None:
             self._token = self._access_token()
-        return signer(self.consumer_key, self._key_pem, token=self._token)(request)
+        return signer(self.consumer_key, self._key, token=self._token)(request)
 
     def prepare_session(self, session: requests.Session) -> None:
         """Find the access token before the first request (finishing a pending approval)."""
@@ -392,7 +426,7 @@ class OAuth1Scheme(SchemeAuth):
             if stored.get("oauth_token"):
                 return str(stored["oauth_token"])
         path = self.settings_file().path
-        flag = f" --product {self.product}" if self.product != "jira" else ""
+        flag = self._product_flag
         if stored.get("pending") or self.settings.oauth_verifier:
             hint = ("set oauth_verifier to the verifier of the latest approval"
                     if stored.get("pending") else
@@ -400,9 +434,10 @@ class OAuth1Scheme(SchemeAuth):
                     f"`tap-atlassian-auth url --config C{flag}` first")
         else:
             hint = (f"run `tap-atlassian-auth url --config C{flag}`, approve, then "
-                    "`tap-atlassian-auth exchange --verifier CODE` (or set initiate_oauth "
-                    "GETANDREFRESH)")
-        msg = f"oauth 1.0: no {self.product} access token in the settings file {path}: {hint}"
+                    f"`tap-atlassian-auth exchange --config C{flag} --verifier CODE` (or set "
+                    "initiate_oauth GETANDREFRESH)")
+        msg = (f"oauth 1.0: no {self.link} access token for {self.base_url} in the settings "
+               f"file {path}: {hint}")
         raise AuthError(msg)
 
     # -- tap-atlassian-auth --------------------------------------------------------------
@@ -413,7 +448,7 @@ class OAuth1Scheme(SchemeAuth):
         try:
             with sf.transaction() as state:
                 answer = request_token(self._http(), self.base_url, self.consumer_key,
-                                       self._key_pem, callback or self.settings.callback_url,
+                                       self._key, callback or self.settings.callback_url,
                                        timeout=self.settings.request_timeout)
                 entry = self._usable(dict(state.get(self.section) or {}))
                 entry.update(base_url=self.base_url, consumer_key=self.consumer_key,
@@ -422,7 +457,7 @@ class OAuth1Scheme(SchemeAuth):
                                       "created_at": _now()})
                 state[self.section] = entry
         except SettingsFileError as exc:
-            raise AuthError(f"oauth 1.0: {exc}") from None
+            raise self._file_error(exc) from None
         return authorize_url(self.base_url, answer["oauth_token"])
 
     def exchange(self, verifier: str) -> None:
@@ -434,12 +469,12 @@ class OAuth1Scheme(SchemeAuth):
                 entry = self._usable(dict(state.get(self.section) or {}))
                 pending = entry.get("pending")
                 if not pending:
-                    flag = f" --product {self.product}" if self.product != "jira" else ""
-                    msg = (f"oauth 1.0: no request token is pending for {self.product} in "
-                           f"{sf.path}: run `tap-atlassian-auth url --config C{flag}` first")
+                    msg = (f"oauth 1.0: no request token is pending for {self.link} in "
+                           f"{sf.path}: run `tap-atlassian-auth url --config "
+                           f"C{self._product_flag}` first")
                     raise AuthError(msg)
                 answer = access_token(self._http(), self.base_url, self.consumer_key,
-                                      self._key_pem, pending["oauth_token"], verifier,
+                                      self._key, pending["oauth_token"], verifier,
                                       timeout=self.settings.request_timeout)
                 state[self.section] = {
                     "base_url": self.base_url, "consumer_key": self.consumer_key,
@@ -448,12 +483,26 @@ class OAuth1Scheme(SchemeAuth):
                     "authorized_at": _now(),
                 }
         except SettingsFileError as exc:
-            raise AuthError(f"oauth 1.0: {exc}") from None
+            raise self._file_error(exc) from None
         self._token = None
 
     def login(self) -> None:
         """The desktop flow: request token, browser approval, local redirect, exchange."""
-        raise OAuth1Error("oauth 1.0: the browser login is not available yet")
+        callback = self.settings.callback_url
+        callback_address(callback)  # a non-loopback callback_url fails before any request
+        url = self.authorization_url(callback)
+        token = dict(parse_qsl(urlsplit(url).query)).get("oauth_token")
+        params = receive_redirect(url, callback)
+        if params.get("oauth_token") != token:
+            msg = ("oauth 1.0: login: the redirect to callback_url carried another "
+                   "oauth_token than the one this login asked to approve; run the login again")
+            raise BrowserLoginError(msg)
+        verifier = params.get("oauth_verifier") or ""
+        if not verifier or verifier == "denied":
+            msg = (f"oauth 1.0: login: access was not granted at {self.base_url} (the user "
+                   "denied it); run the login again and choose Allow")
+            raise BrowserLoginError(msg)
+        self.exchange(verifier)
 
     def status(self) -> dict[str, t.Any]:
         """What the settings file holds for this product; never a token or secret."""
@@ -465,12 +514,7 @@ class OAuth1Scheme(SchemeAuth):
             stored_state=bool(stored.get("oauth_token")),
             authorized_at=stored.get("authorized_at"),
             pending_request_token=bool(stored.get("pending")),
-            public_key_sha256=hashlib.sha256(public_key_pem_bytes(self._key_pem)).hexdigest(),
+            public_key_sha256=hashlib.sha256(public_key_pem(self._key).encode()).hexdigest(),
         )
         return out
 
-
-def public_key_pem_bytes(key_pem: str) -> bytes:
-    """The public key (PEM bytes) of an unencrypted private key PEM."""
-    key = serialization.load_pem_private_key(key_pem.encode(), password=None)
-    return public_key_pem(t.cast("rsa.RSAPrivateKey", key)).encode()
