@@ -9,7 +9,6 @@ key material, token or token secret in any output or in plain text on disk.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,17 +20,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.fake_atlassian.idp_oauth2 import browser_command
+from tests.test_oauth2_tap import free_port
 from tests.tapdriver import ROOT, TapRun, fake_config, run_tap
 from tests.test_tap_sync import assert_exactly_once, expected
 
 KEY_PASSWORD = "k3y-pa55word"  # noqa: S105 - test key password
 SERVLET = "/plugins/servlet/oauth/"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Flow:
