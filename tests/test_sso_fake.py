@@ -80,6 +80,13 @@ def test_crowd_login_then_api_calls_ride_on_the_session_cookie(fake, tmp_path):
     assert session_call.status == 201 and session_call.auth_scheme == "Basic"
 
 
+def test_crowd_remote_address_validation_factor(fake, tmp_path):
+    settings = settings_for(fake, fake.crowd.settings(), tmp_path,
+                            sso_properties="RemoteAddress=10.1.2.3")
+    login(settings, fake)
+    assert fake.crowd.validation_factors[-1] == [{"name": "remote_address", "value": "10.1.2.3"}]
+
+
 @pytest.mark.parametrize(("change", "expected"), [
     ({"sso_app_password": "wrong-app-secret"}, "Crowd rejected the application credentials"),
     ({"sso_app_name": "other-app"}, "Crowd rejected the application credentials"),

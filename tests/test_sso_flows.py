@@ -430,3 +430,13 @@ def test_sso_target_confluence_on_its_own_host():
                       confluence_sso_exchange_url=f"{wiki}/plugins/servlet/samlsso")
     assert explicit == type(explicit)(f"{ORG}/home/app/2/3", f"{wiki}/plugins/servlet/samlsso")
     assert target("jira", confluence_url=wiki).exchange_url == EXCHANGE
+
+
+def test_character_references_in_the_form_are_decoded():
+    # Okta writes the base64 assertion with '+' and '=' as character references.
+    saml = saml_response()
+    encoded = saml.replace("+", "&#x2b;").replace("=", "&#x3d;")
+    page = (f'<html><body><form method="POST" action="{EXCHANGE.replace("/", "&#x2f;")}">'
+            f'<input name="SAMLResponse" type="hidden" value="{encoded}"/></form></body></html>')
+    form = parse_saml_form("okta", "form", answer(200, LOGIN, page.encode()))
+    assert form.fields["SAMLResponse"] == saml and form.action == EXCHANGE

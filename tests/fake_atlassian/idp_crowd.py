@@ -44,6 +44,7 @@ class CrowdIdP:
     users: dict[str, str] = field(default_factory=dict)  # user name -> password
     tokens: dict[str, str] = field(default_factory=dict)  # SSO token -> user name
     sso_enabled: bool = True  # False: the SSO page sends everyone to Crowd's login page
+    validation_factors: list[list[dict]] = field(default_factory=list)  # as sent, per session
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -90,7 +91,10 @@ class CrowdIdP:
             return FakeResponse(400, json={"reason": "INVALID_USER_AUTHENTICATION", "message":
                                            "Failed to authenticate principal, password was invalid"})
         token = secrets.token_urlsafe(18)
+        factors = body.get("validation-factors") or {}
         with self._lock:
+            self.validation_factors.append(factors.get("validationFactors")
+                                           or factors.get("validation-factor") or [])
             self.tokens[token] = user
         now = int(time.time() * 1000)
         link = f"{self.fake.url}{BASE}/rest/usermanagement/1/session/{token}"
