@@ -217,8 +217,9 @@ def test_refresh_60_seconds_before_expiry(fake, tmp_path):
 
 def test_two_processes_on_one_file_spend_each_refresh_token_once(fake, tmp_path):
     runs = OAuthRuns(fake, tmp_path)
-    runs.seed_file()
-    fake.oauth2.access_token_max_uses = 25  # about 90 API calls in all: a few refreshes
+    runs.seed_file(expires_at=time.time() - 5)  # both start by refreshing: one does, one waits
+    fake.oauth2.expire_access_tokens()
+    fake.oauth2.access_token_max_uses = 25  # about 90 API calls in all: a few more refreshes
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(lambda _: runs.run(), range(2)))
     for result in results:
