@@ -8,7 +8,10 @@ key material, token or token secret in any output or in plain text on disk.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +22,7 @@ import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tap_atlassian import auth_cli
 from tests.fake_atlassian.idp_oauth2 import browser_command
 from tests.test_oauth2_tap import free_port
 from tests.tapdriver import ROOT, TapRun, fake_config, run_tap
@@ -47,13 +51,26 @@ class Flow:
 
     def auth(self, *args: str, config: dict | None = None,
              env: dict | None = None) -> subprocess.CompletedProcess:
+        """Run ``tap-atlassian-auth``: in this process (fast), or a subprocess for ``env``."""
         path = self.tmp_path / "auth-config.json"
         path.write_text(json.dumps({**self.config, **(config or {})}))
-        proc = subprocess.run(
-            [sys.executable, "-m", "tap_atlassian.auth_cli", *args, "--config", str(path)],
-            capture_output=True, text=True, timeout=60, cwd=self.tmp_path, check=False,
-            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(self.tmp_path),
-                 **(env or {})})
+        argv = [*args, "--config", str(path)]
+        if env is None:
+            out, err = io.StringIO(), io.StringIO()
+            handler = logging.StreamHandler(err)
+            logging.getLogger().addHandler(handler)
+            try:
+                with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+                    code = auth_cli.main(argv)
+            finally:
+                logging.getLogger().removeHandler(handler)
+            proc = subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+        else:
+            proc = subprocess.run(
+                [sys.executable, "-m", "tap_atlassian.auth_cli", *argv], capture_output=True,
+                text=True, timeout=60, cwd=self.tmp_path, check=False,
+                env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "HOME": str(self.tmp_path),
+                     **env})
         self.outputs += [proc.stdout, proc.stderr]
         return proc
 
@@ -289,6 +306,12 @@ def test_rejections_during_a_sync(fake_server, tmp_path):
     ok = flow.tap(stop_after_records=3)
     assert ok.records
     assert fake.oauth1.problems == ["nonce_used"]
+
+    fake.oauth1.clock_offset = -900  # this machine's clock is 15 minutes fast
+    skewed = flow.tap()
+    line = flow.one_line_error(skewed)
+    assert "oauth_problem=timestamp_refused" in line and "clock" in line
+    fake.oauth1.clock_offset = 0
 
     fake.oauth1.revoke_all()
     revoked = flow.tap()

@@ -27,6 +27,7 @@ import typing as t
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
+import requests
 from authlib.integrations.requests_client import OAuth1Auth
 from authlib.oauth1 import SIGNATURE_RSA_SHA1
 from authlib.oauth1.rfc5849.signature import generate_signature_base_string
@@ -41,8 +42,6 @@ from tap_atlassian.settings_file import SettingsFile, SettingsFileError, resolve
 from tap_atlassian.sites import product_base_url
 
 if t.TYPE_CHECKING:
-    import requests
-
     from tap_atlassian.config import Settings
     from tap_atlassian.sites import Site
 
@@ -374,8 +373,6 @@ class OAuth1Scheme(SchemeAuth):
     # -- signing -----------------------------------------------------------------------
 
     def _http(self) -> requests.Session:
-        import requests  # noqa: PLC0415
-
         if self._session is None:
             self._session = requests.Session()
         return self._session
@@ -392,13 +389,13 @@ class OAuth1Scheme(SchemeAuth):
             self._token = self._access_token()
 
     def renew(self, session: requests.Session, response: requests.Response) -> bool:  # noqa: ARG002
-        """A refused nonce or timestamp is retried once (re-signing makes new ones).
+        """A refused nonce is retried once (re-signing makes a new one).
 
-        An access token cannot be refreshed in OAuth 1.0a: any other rejection is fatal,
-        with the server's ``oauth_problem`` and what to do.
+        An access token cannot be refreshed in OAuth 1.0a: any other rejection (a revoked
+        token, a clock that is off) is fatal, with the server's ``oauth_problem`` and what
+        to do.
         """
-        problem = oauth_problem(response)
-        if problem in {"nonce_used", "timestamp_refused"}:
+        if oauth_problem(response) == "nonce_used":
             return True
         raise OAuth1Error(describe_failure(f"{self.product} API request", response.url.split("?")[0],
                                            response))
@@ -413,8 +410,8 @@ class OAuth1Scheme(SchemeAuth):
             return str(self.settings.oauth_access_token)
         stored = self._stored()
         if stored.get("pending") and self.settings.oauth_verifier:
-            LOGGER.info("oauth 1.0: exchanging oauth_verifier for a %s access token", self.product)
-            self.exchange(str(self.settings.oauth_verifier))
+            LOGGER.info("oauth 1.0: exchanging oauth_verifier for a %s access token", self.link)
+            self._exchange(str(self.settings.oauth_verifier), required=False)
             stored = self._stored()
         if stored.get("oauth_token"):
             return str(stored["oauth_token"])
@@ -462,12 +459,18 @@ class OAuth1Scheme(SchemeAuth):
 
     def exchange(self, verifier: str) -> None:
         """Trade the pending request token and ``verifier`` for an access token; store it."""
+        self._exchange(verifier, required=True)
+
+    def _exchange(self, verifier: str, *, required: bool) -> None:
+        """``required=False``: another scheme instance may have finished it meanwhile."""
         verifier = verifier.strip()
         sf = self.settings_file()
         try:
             with sf.transaction() as state:
                 entry = self._usable(dict(state.get(self.section) or {}))
                 pending = entry.get("pending")
+                if not pending and not required and entry.get("oauth_token"):
+                    return
                 if not pending:
                     msg = (f"oauth 1.0: no request token is pending for {self.link} in "
                            f"{sf.path}: run `tap-atlassian-auth url --config "
