@@ -79,8 +79,8 @@ def secrets(fake, config: dict) -> list[str]:
     return [v for v in values if isinstance(v, str) and len(v) >= 4]
 
 
-def sync(fake, config: dict, catalog: dict, *, ok: bool = True):
-    run = run_tap(config, catalog=catalog, timeout=60)
+def sync(fake, config: dict, catalog: dict, *, ok: bool = True, env: dict | None = None):
+    run = run_tap(config, catalog=catalog, timeout=60, env=env)
     if ok:
         assert run.returncode == 0, run.last_stderr_line
     else:
@@ -88,7 +88,7 @@ def sync(fake, config: dict, catalog: dict, *, ok: bool = True):
     output = run.stdout + run.stderr
     for secret in secrets(fake, config):
         assert secret not in output
-    assert "SAMLResponse=" not in output and "sessionToken=" not in output
+    assert not re.search(r"(SAMLResponse|sessionToken|stateToken)=(?!\*\*\*)", output)
     return run
 
 
@@ -286,3 +286,15 @@ def test_session_refused_right_after_a_new_login_is_fatal(fake, catalog, tmp_pat
     assert logins(fake) == 2  # the first login and exactly one renewal
     assert "401" in run.last_stderr_line
     assert run.records == {}
+
+
+def test_debug_logging_shows_no_token_or_cookie(fake, catalog, tmp_path):
+    fake.okta.user.mfa = True
+    config = sso_config(fake, fake.okta.settings(), tmp_path, mfa_type="SMS")
+    sync(fake, config, catalog, ok=False, env={"LOGLEVEL": "DEBUG"})
+    config["sso_properties"]["mfa_passcode"] = fake.okta.last_code("sms")
+    run = sync(fake, config, catalog, env={"LOGLEVEL": "DEBUG"})  # checks secrets() too
+    assert "DEBUG" in run.stderr and "sessionToken=***" in run.stderr
+    handed_out = [e.arg("sessionToken") for e in fake.log.find("/home/")]
+    handed_out += [fake.okta.last_code("sms")]
+    assert handed_out and all(v and v not in run.stderr for v in handed_out)

@@ -20,6 +20,7 @@ import base64
 import dataclasses
 import json
 import logging
+import re
 import threading
 import time
 import typing as t
@@ -41,6 +42,28 @@ SAMLP_NS = "urn:oasis:names:tc:SAML:2.0:protocol"
 SAML_SUCCESS = "urn:oasis:names:tc:SAML:2.0:status:Success"
 # Paths of a product's (or an IdP's) login page: a redirect there means "not logged in".
 LOGIN_PATH_MARKERS = ("login.jsp", "login.action", "/login", "external-login", "sso.action")
+
+
+_SECRET_QUERY = re.compile(r"\b(sessionToken|token|SAMLResponse|stateToken)=[^&\s\"']+")
+
+
+class _QueryGuard(logging.Filter):
+    """Masks Okta's single-use ``sessionToken`` (and like values) in urllib3's DEBUG request
+    lines, the only place a URL with its query is logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = _SECRET_QUERY.sub(r"\1=***", message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def guard_request_logs() -> None:
+    """Install :class:`_QueryGuard` on urllib3's connection-pool logger (once)."""
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(f, _QueryGuard) for f in logger.filters):
+        logger.addFilter(_QueryGuard())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -328,6 +351,7 @@ class SamlSchemeAuth(SchemeAuth):
     def __init__(self, settings: Settings, product: str, site: Site) -> None:
         """Resolve where this product logs in."""
         super().__init__(settings, product, site)
+        guard_request_logs()
         self.target = sso_target(settings, product, site)
         self._generation = 0
 
