@@ -140,7 +140,7 @@ class Flow:
 
 
 def api_entries(fake) -> list:
-    return [e for e in fake.log if not e.path.startswith(SERVLET)]
+    return [e for e in fake.log if SERVLET not in e.path]
 
 
 def test_url_approve_exchange_sync_every_server_stream_then_reuse(fake_server, tmp_path):
@@ -238,6 +238,24 @@ def test_confluence_on_its_own_host_has_its_own_link_and_token(fake_factory, tmp
     assert all(e.auth == "oauth1" and e.status == 200 for e in api_entries(fake))  # noqa: PLR2004
     # the two links issued two different tokens, each unknown to the other host
     assert set(fake.oauth1.access_tokens("main")).isdisjoint(fake.oauth1.access_tokens("confluence"))
+    flow.assert_clean()
+
+
+def test_jira_and_confluence_under_context_paths_of_one_host_are_two_links(fake_factory,
+                                                                           tmp_path):
+    fake = fake_factory(flavour="server", seed=3, size="small", jira_context="/jira",
+                        confluence_context="/confluence")
+    flow = Flow(fake, tmp_path)
+    flow.authorize()
+    assert flow.authorize_url("confluence").startswith(fake.confluence_url + SERVLET)
+    flow.authorize("confluence")
+    fake.log.clear()
+    run = flow.tap()
+    assert_exactly_once(run, expected(fake))
+    assert all(e.auth == "oauth1" and e.status == 200 for e in api_entries(fake))  # noqa: PLR2004
+    jira, confluence = fake.oauth1.access_tokens("main/jira"), fake.oauth1.access_tokens(
+        "main/confluence")
+    assert len(jira) == 1 and len(confluence) == 1 and jira != confluence
     flow.assert_clean()
 
 

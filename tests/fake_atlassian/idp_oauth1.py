@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import re
 import secrets
 import threading
 import time
@@ -193,7 +194,11 @@ class OAuth1Provider:
 
     def register_consumer(self, consumer_key: str, public_pem: str | bytes,
                           host: str = "main") -> None:
-        """Register an incoming application link (consumer key + public key) on a host."""
+        """Register an incoming application link (consumer key + public key) on an app.
+
+        ``host``: an application id as :meth:`app_of` gives it ("main", "confluence", or
+        listener + context path such as "main/jira").
+        """
         key = serialization.load_pem_public_key(
             public_pem.encode() if isinstance(public_pem, str) else public_pem)
         if not isinstance(key, rsa.RSAPublicKey):
@@ -216,6 +221,22 @@ class OAuth1Provider:
     def token_secrets(self) -> list[str]:
         """Every token secret issued on any host (for tests that look for leaks)."""
         return list(self._issued_secrets)
+
+    def contexts(self) -> list[str]:
+        """The context paths of the products on this fake ("/jira", "/confluence", ...)."""
+        found = (getattr(self.fake, "jira_context", ""), getattr(self.fake, "confluence_context", ""))
+        return [c for c in found if c]
+
+    def app_of(self, request: FakeRequest) -> str:
+        """Which application (and so which application link) a request is for.
+
+        Each listener is one application, unless products sit under context paths: then
+        ``/jira/...`` and ``/confluence/...`` are two applications on one host.
+        """
+        for context in self.contexts():
+            if request.path.startswith(context + "/"):
+                return f"{request.host}{context}"
+        return request.host
 
     def _host(self, tag: str) -> _Host:
         with self._lock:
@@ -241,7 +262,7 @@ class OAuth1Provider:
 
     def check(self, request: FakeRequest, auth: dict[str, str]) -> tuple[_Host, dict[str, str]]:
         """Verify a signed request; raise Atlassian's ``oauth_problem`` answer if it fails."""
-        host = self._host(request.host)
+        host = self._host(self.app_of(request))
         content_type = request.headers.get("content-type")
         pairs = request_parameters(request.raw_query, auth, content_type, request.body)
         params = {**dict(pairs), "oauth_signature": auth.get("oauth_signature", "")}
@@ -301,7 +322,7 @@ class OAuth1Provider:
             raise self._problem(request, "token_rejected")
         self.verified += 1
         return Identity(kind="oauth1", user=token.user,
-                        detail={"consumer_key": token.consumer_key, "host": request.host})
+                        detail={"consumer_key": token.consumer_key, "app": self.app_of(request)})
 
     # -- the servlets -----------------------------------------------------------------
 
@@ -330,7 +351,7 @@ class OAuth1Provider:
         return FakeResponse(200, body=body.encode(), content_type=FORM)
 
     def authorize(self, request: FakeRequest) -> FakeResponse:
-        host = self._host(request.host)
+        host = self._host(self.app_of(request))
         token_id = request.arg("oauth_token") or ""
         token = host.request_tokens.get(token_id)
         if token is None:
@@ -384,11 +405,10 @@ def install(fake: Any) -> OAuth1Provider:
     """Add the servlets and the signature authenticator to a fake site (``fake.oauth1``)."""
     provider = OAuth1Provider(fake)
     fake.oauth1 = provider
-    fake.route("POST", f"^{SERVLET}/request-token$", provider.request_token, auth=False,
-               product="oauth1")
-    fake.route("GET", f"^{SERVLET}/authorize$", provider.authorize, auth=False,
-               product="oauth1")
-    fake.route("POST", f"^{SERVLET}/access-token$", provider.access_token, auth=False,
-               product="oauth1")
+    prefix = "(?:" + "|".join(re.escape(c) for c in provider.contexts()) + ")?"
+    for method, step, handler in (("POST", "request-token", provider.request_token),
+                                  ("GET", "authorize", provider.authorize),
+                                  ("POST", "access-token", provider.access_token)):
+        fake.route(method, f"{prefix}{SERVLET}/{step}", handler, auth=False, product="oauth1")
     fake.add_authenticator(provider.authenticate)
     return provider
