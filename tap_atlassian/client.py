@@ -28,7 +28,10 @@ import backoff
 import orjson
 import requests
 from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams import Stream
 
 from tap_atlassian import __version__
@@ -282,6 +285,28 @@ class AtlassianStream(Stream):
         """A STATE message after every page's worth of records, so a killed run resumes close by."""
         super().__init__(*args, **kwargs)
         self.STATE_MSG_FREQUENCY = self.settings.page_size
+        self._selection_fast_path: bool | None = None
+        self._schema_keys: frozenset[str] = frozenset()
+
+    def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
+        """The SDK's record path without its per-record recursive selection walk.
+
+        When every property is selected (the usual case) only top-level keys outside the
+        schema are dropped; otherwise the SDK's own deselection runs.
+        """
+        if self._selection_fast_path is None:
+            self._selection_fast_path = all(self.mask.values())
+            self._schema_keys = frozenset(self.schema.get("properties", {}))
+        if self._selection_fast_path:
+            for key in [k for k in record if k not in self._schema_keys]:
+                del record[key]
+        else:
+            pop_deselected_record_properties(record, self.schema, self.mask)
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(stream=stream_map.stream_alias, record=mapped,
+                                    version=self._stream_version, time_extracted=utc_now())
 
     @property
     def settings(self) -> Settings:

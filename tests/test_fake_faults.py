@@ -15,10 +15,7 @@ if TYPE_CHECKING:
 
 
 def session(fake: FakeAtlassian) -> requests.Session:
-    s = requests.Session()
-    c = fake.credentials
-    s.auth = (c["user"], c.get("api_token") or c["password"])
-    return s
+    return fake.client()
 
 
 def test_n_times_429_with_retry_after_then_ok(fake_cloud: FakeAtlassian) -> None:

@@ -17,10 +17,7 @@ JQL = 'project in (SDA, SWA, SDC) AND updated >= "2022-01-01 00:00" ORDER BY upd
 
 
 def session(fake: FakeAtlassian) -> requests.Session:
-    s = requests.Session()
-    c = fake.credentials
-    s.auth = (c["user"], c.get("api_token") or c["password"])
-    return s
+    return fake.client()
 
 
 def walk_tokens(get: Callable[[str | None], dict]) -> Iterator[dict]:

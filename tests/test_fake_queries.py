@@ -18,10 +18,7 @@ INSTANT_MS = 1719835230000
 
 
 def session(fake: FakeAtlassian) -> requests.Session:
-    s = requests.Session()
-    c = fake.credentials
-    s.auth = (c["user"], c.get("api_token") or c["password"])
-    return s
+    return fake.client()
 
 
 def jql_ids(fake: FakeAtlassian, jql: str, status: int = 200) -> list[str] | dict:

@@ -48,9 +48,7 @@ def server() -> Iterator[FakeAtlassian]:
 
 
 def session(fake: FakeAtlassian) -> requests.Session:
-    s = requests.Session()
-    c = fake.credentials
-    s.auth = (c["user"], c.get("api_token") or c["password"])
+    s = fake.client()
     s.headers["X-ExperimentalApi"] = "opt-in"
     return s
 

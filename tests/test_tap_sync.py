@@ -71,3 +71,20 @@ def test_request_headers(fake_factory) -> None:  # noqa: ANN001
     jsm = [e for e in fake.log if "/rest/servicedeskapi/" in e.path]
     assert jsm and all(e.headers.get("x-experimentalapi") == "opt-in" for e in jsm)
     assert all(e.headers.get("user-agent", "").startswith("tap-atlassian/") for e in fake.log)
+
+
+def test_deselected_property_is_left_out(fake_factory) -> None:  # noqa: ANN001
+    from tests.tapdriver import discover, select  # noqa: PLC0415
+
+    fake = fake_factory(flavour="cloud", seed=7, size="small")
+    config = fake_config(fake, products=["jira_service_desk"])
+    catalog = select(discover(config), ["jira_issues"])
+    entry = next(s for s in catalog["streams"] if s["tap_stream_id"] == "jira_issues")
+    for md in entry["metadata"]:
+        if md["breadcrumb"] == ["properties", "self"]:
+            md["metadata"]["selected"] = False
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    records = run.records["jira_issues"]
+    assert len(records) == fake.data.issue_count()
+    assert not [r for r in records if "self" in r] and all("fields" in r for r in records)

@@ -173,6 +173,15 @@ class IssueBuilder:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._user_cache: dict[int, dict] = {}
+
+    def user(self, i: int) -> dict:
+        """The (shared, never mutated) user JSON of users[i]."""
+        u = self._user_cache.get(i)
+        if u is None:
+            s = self.store
+            u = self._user_cache[i] = user_json(s, s.users[i], cloud=s.flavour == "cloud", base=s.jira_url)
+        return u
 
     def project_json(self, p: dict, base: str, api: str) -> dict:
         return {"self": f"{base}/rest/api/{api}/project/{p['id']}", "id": p["id"], "key": p["key"],
@@ -182,7 +191,6 @@ class IssueBuilder:
 
     def issue(self, idx: int, api: str) -> dict:
         s = self.store
-        cloud = s.flavour == "cloud"
         base = s.jira_url
         tz = s.jira_tz
         rng = rng_for(s.seed, "issue", idx)
@@ -191,7 +199,7 @@ class IssueBuilder:
         users = s.users
 
         def user() -> dict:
-            return user_json(s, rng.choice(users), cloud=cloud, base=base)
+            return self.user(rng.randrange(len(users)))
 
         st = rng.choice(STATUSES)
         it = rng.choice(ISSUETYPES[:3] if p["service_desk_id"] else ISSUETYPES[3:])
@@ -261,7 +269,6 @@ class IssueBuilder:
     def _custom(self, idx: int, rng: random.Random, api: str, p: dict, created: int) -> dict:
         s = self.store
         base = s.jira_url
-        cloud = s.flavour == "cloud"
         out: dict[str, Any] = {}
         for num, _name, custom, _typ, _items in CUSTOM_FIELDS:
             t = custom.rsplit(":", 1)[-1]
@@ -286,9 +293,9 @@ class IssueBuilder:
             elif t in ("multiselect", "multicheckboxes"):
                 v = [_option(num, rng, base) for _ in range(1 + rng.randrange(3))]
             elif t == "userpicker":
-                v = user_json(s, rng.choice(s.users), cloud=cloud, base=base)
+                v = self.user(rng.randrange(len(s.users)))
             elif t == "multiuserpicker":
-                v = [user_json(s, rng.choice(s.users), cloud=cloud, base=base) for _ in range(2)]
+                v = [self.user(rng.randrange(len(s.users))) for _ in range(2)]
             elif t == "labels":
                 v = [words(rng, 1) for _ in range(1 + rng.randrange(3))]
             elif t == "cascadingselect":

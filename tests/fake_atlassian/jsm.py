@@ -6,12 +6,13 @@ Every request is a Jira issue of a service desk project (same id, key and `updat
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Callable
 from urllib.parse import urlencode
 
 from .http import FakeHTTPError, FakeResponse
 from .jira_objects import STATUSES, request_type_of
-from .paging import int_arg
+from .paging import ViewCache, int_arg
 from .timefmt import date_dto
 
 if TYPE_CHECKING:
@@ -37,13 +38,19 @@ class Jsm:
         self.fake = fake
         self.store = fake.data
         self.cloud = fake.flavour == "cloud"
+        self.views = ViewCache()
+        self._request = lru_cache(maxsize=4096)(self._request_json)
+
+    def request_json(self, idx: int) -> dict:
+        """A request's JSON (cached per issue version; never mutated by callers)."""
+        return self._request(idx, self.store._i_ver[idx])
 
     @property
     def base(self) -> str:
         return self.store.jira_url + "/rest/servicedeskapi"
 
     def paged(self, req: FakeRequest, path: str, values: list[Any], expands: list[str] | None = None,
-              extra: dict[str, str] | None = None) -> FakeResponse:
+              extra: dict[str, str] | None = None, render: Callable[[Any], Any] | None = None) -> FakeResponse:
         err = lambda m: jsm_error(400, m)  # noqa: E731
         start = int_arg(req, "start", 0, err, lo=0)
         limit = int_arg(req, "limit", 50, err, lo=1, hi=MAX_LIMIT)
@@ -57,7 +64,7 @@ class Jsm:
         if start > 0:
             links["prev"] = f"{self.base}{path}?" + urlencode(
                 {**params, "start": max(0, start - limit), "limit": limit})
-        vals = [v() if callable(v) else v for v in page]
+        vals = [render(v) for v in page] if render else page
         return FakeResponse(json={"_expands": expands or [], "size": len(vals), "start": start,
                                   "limit": limit, "isLastPage": last, "_links": links, "values": vals})
 
@@ -97,7 +104,7 @@ class Jsm:
             d.update(name=u["name"], key=u["key"])
         return d
 
-    def request_json(self, idx: int) -> dict:
+    def _request_json(self, idx: int, version: int) -> dict:
         s = self.store
         fields = self.fake.jira.builder.issue(idx, "2")  # type: ignore[attr-defined]
         p = s.projects[s._i_proj[idx]]
@@ -115,7 +122,7 @@ class Jsm:
                 {"fieldId": "description", "label": "Why do you need this?", "value": fields["description"],
                  "renderedValue": {"html": "<p>" + fields["description"].replace("\n\n", "</p><p>") + "</p>"}},
             ],
-            "currentStatus": {"status": st[1], "statusCategory": st[3].upper().replace("NEW", "NEW"),
+            "currentStatus": {"status": st[1], "statusCategory": st[3].upper(),
                               "statusDate": date_dto(s._i_updated[idx], s.jira_tz)},
             "_links": {"jiraRest": f"{s.jira_url}/rest/api/2/issue/{iid}",
                        "web": f"{s.jira_url}/servicedesk/customer/portal/{p['service_desk_id']}/{s.issue_key(idx)}",
@@ -150,20 +157,23 @@ class Jsm:
         status = (req.arg("requestStatus") or "ALL_REQUESTS").upper()
         if sd_filter:
             desks = {self.desk(sd_filter)["idx"]}
-        with s.lock:
-            proj, updated, _created, deleted = s.issue_columns()
-            idxs = [i for i in range(len(proj)) if proj[i] in desks and i not in deleted]
-            idxs.sort(key=lambda i: (-updated[i], -i))
-        if rt_filter:
-            idxs = [i for i in idxs if request_type_of(s, i)["id"] == rt_filter]
-        if status != "ALL_REQUESTS":
-            builder = self.fake.jira.builder  # type: ignore[attr-defined]
-            want_closed = status == "CLOSED_REQUESTS"
-            idxs = [i for i in idxs if (builder.issue(i, "2")["status"]["statusCategory"]["key"] == "done")
-                    == want_closed]
+
+        def build() -> list[int]:
+            with s.lock:
+                proj, updated, _created, deleted = s.issue_columns()
+                idxs = [i for i in range(len(proj)) if proj[i] in desks and i not in deleted]
+                idxs.sort(key=lambda i: (-updated[i], -i))
+            if rt_filter:
+                idxs = [i for i in idxs if request_type_of(s, i)["id"] == rt_filter]
+            if status != "ALL_REQUESTS":
+                want = "DONE" if status == "CLOSED_REQUESTS" else None
+                idxs = [i for i in idxs if (self.request_json(i)["currentStatus"]["statusCategory"] == "DONE")
+                        == (want == "DONE")]
+            return idxs
+
+        idxs = self.views.get((tuple(sorted(desks)), rt_filter, status), s.generation, build)
         extra = {k: v for k, v in (("serviceDeskId", sd_filter), ("requestTypeId", rt_filter)) if v}
-        return self.paged(req, "/request", [lambda i=i: self.request_json(i) for i in idxs],
-                          expands=EXPANDS, extra=extra)
+        return self.paged(req, "/request", idxs, expands=EXPANDS, extra=extra, render=self.request_json)
 
     def request(self, req: FakeRequest) -> FakeResponse:
         ref = self.store.issue_ref(req.params["key"])

@@ -14,6 +14,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Callable
 
+import requests
+
 from .data import Store
 from .faults import Faults
 from .http import FakeHTTPError, FakeRequest, FakeResponse, Identity, Listener
@@ -147,6 +149,17 @@ class FakeAtlassian:
         with self._session_lock:
             self.sessions[value] = identity
         return value
+
+    def client(self, kind: str | None = "basic") -> requests.Session:
+        """A keep-alive `requests.Session` logged in with the demo credentials: "basic" or "pat"
+        (None: anonymous). For tests of the fake itself and quick scripts."""
+        s = requests.Session()
+        c = self.credentials
+        if kind == "basic":
+            s.auth = (c["user"], c.get("api_token") or c["password"])
+        elif kind == "pat":
+            s.headers["Authorization"] = "Bearer " + c["personal_access_token"]
+        return s
 
     # ------------------------------------------------------------------ dispatch
     def dispatch(self, req: FakeRequest) -> FakeResponse:

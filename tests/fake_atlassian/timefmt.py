@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 UTC = timezone.utc
@@ -17,10 +18,21 @@ def dt(ms: int, tz: ZoneInfo | timezone = UTC) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz)
 
 
+@lru_cache(maxsize=65536)
+def _offset(tz: ZoneInfo | timezone, hour: int) -> tuple[int, str]:
+    """(offset seconds, "+hhmm") of a zone during one UTC hour (zone changes happen on hours)."""
+    off = dt(hour * 3_600_000, tz).utcoffset()
+    secs = int(off.total_seconds()) if off is not None else 0
+    sign = "-" if secs < 0 else "+"
+    return secs, f"{sign}{abs(secs) // 3600:02d}{abs(secs) % 3600 // 60:02d}"
+
+
 def jira_time(ms: int, tz: ZoneInfo | timezone) -> str:
     """Jira's `2024-03-05T03:22:33.000-0800`: rendered in the user's zone, like Jira does."""
-    d = dt(ms, tz)
-    return d.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}" + d.strftime("%z")
+    secs, suffix = _offset(tz, ms // 3_600_000)
+    t = time.gmtime(ms // 1000 + secs)
+    return (f"{t.tm_year:04d}-{t.tm_mon:02d}-{t.tm_mday:02d}T{t.tm_hour:02d}:{t.tm_min:02d}:"
+            f"{t.tm_sec:02d}.{ms % 1000:03d}{suffix}")
 
 
 def iso_z(ms: int) -> str:
