@@ -186,8 +186,9 @@ def test_oauth_verifier_setting_finishes_the_approval_at_test(fake_server, tmp_p
                                            serialization.PrivateFormat.PKCS8,
                                            serialization.NoEncryption()).decode())
     verifier = flow.approve(flow.authorize_url())
-    tested = flow.tap("--test", config={"oauth_verifier": verifier})
+    tested = flow.tap("--test", config={"oauth_verifier": verifier}, env={"LOGLEVEL": "DEBUG"})
     assert tested.returncode == 0, tested.stderr[-2000:]
+    assert "DEBUG" in tested.stderr  # even debug output holds no token (assert_clean below)
     assert len(fake.log.find(SERVLET + "access-token")) == 1
 
     again = flow.tap(config={"oauth_verifier": verifier}, stop_after_records=1)

@@ -200,3 +200,44 @@ def test_requests_without_oauth_are_left_to_other_authenticators(provider):
     request = _received(requests.Request("GET", "http://127.0.0.1:8080/x",
                                          headers={"Authorization": "Bearer t"}).prepare())
     assert provider.authenticate(request) is None
+
+
+def test_servlets_over_http_oob_and_single_use_tokens(fake_server):
+    """The three servlets as a client sees them (``oob`` shows the verifier on a page)."""
+    from urllib.parse import parse_qsl
+
+    from tap_atlassian.auth.oauth1 import access_token, oauth_problem, request_token
+
+    fake, key = fake_server, fake_server.oauth1.private_key
+    session = requests.Session()
+    answer = request_token(session, fake.url, fake.oauth1.consumer_key, key, "oob")
+    assert answer["oauth_callback_confirmed"] == "true"
+    page = session.get(f"{fake.url}/plugins/servlet/oauth/authorize",
+                       params={"oauth_token": answer["oauth_token"]}, allow_redirects=False)
+    assert page.status_code == 200
+    verifier = page.text.split("verification code is '")[1].split("'")[0]
+
+    # a request token is no access token
+    prepared = requests.Request("GET", f"{fake.url}/rest/api/2/myself").prepare()
+    refused = session.send(signer(fake.oauth1.consumer_key, key, token=answer["oauth_token"])(
+        prepared))
+    assert refused.status_code == 401
+    assert oauth_problem(refused) == "token_rejected"
+    assert refused.headers["WWW-Authenticate"].startswith("OAuth realm=")
+
+    granted = access_token(session, fake.url, fake.oauth1.consumer_key, key,
+                           answer["oauth_token"], verifier)
+    me = session.send(signer(fake.oauth1.consumer_key, key, token=granted["oauth_token"])(
+        requests.Request("GET", f"{fake.url}/rest/api/2/myself").prepare()))
+    assert me.status_code == 200
+    assert me.json()["name"] == fake.credentials["user"]
+
+    again = session.post(f"{fake.url}/plugins/servlet/oauth/access-token", auth=signer(
+        fake.oauth1.consumer_key, key, token=answer["oauth_token"], verifier=verifier))
+    assert again.status_code == 401
+    assert dict(parse_qsl(again.text))["oauth_problem"] == "token_rejected"
+
+    no_callback = session.post(f"{fake.url}/plugins/servlet/oauth/request-token",
+                               auth=signer(fake.oauth1.consumer_key, key))
+    assert dict(parse_qsl(no_callback.text)) == {
+        "oauth_problem": "parameter_absent", "oauth_parameters_absent": "oauth_callback"}
