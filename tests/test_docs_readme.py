@@ -76,6 +76,20 @@ def test_readme_streams_are_the_contract_streams() -> None:
     assert listed[: len(contract)] == contract
 
 
+def test_scale_out_example_is_the_working_meltano_yml() -> None:
+    import yaml
+
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## Running at scale", 1)[1]
+    example = yaml.safe_load(section.split("```yaml", 1)[1].split("```", 1)[0])
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text(encoding="utf-8"))
+    extractors = {p["name"]: p for p in project["plugins"]["extractors"]}
+    for plugin in example["plugins"]["extractors"]:
+        assert extractors[plugin["name"]] == plugin
+    assert example["jobs"] == project["jobs"]
+    assert example["schedules"] == project["schedules"]
+
+
 if __name__ == "__main__":
     current = README.read_text(encoding="utf-8")
     updated = render(current, settings_section(about_markdown()))
