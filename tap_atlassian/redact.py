@@ -49,12 +49,13 @@ class RedactingFilter(logging.Filter):
 def install(secrets: t.Iterable[str]) -> RedactingFilter:
     """Attach a redacting filter to every handler of the root logger and the SDK's loggers."""
     flt = RedactingFilter(secrets)
-    for logger in (logging.getLogger(), *_named_loggers()):
+    for logger in (logging.getLogger(), *named_loggers()):
         for handler in logger.handlers:
             if flt not in handler.filters:
                 handler.addFilter(flt)
     return flt
 
 
-def _named_loggers() -> list[logging.Logger]:
+def named_loggers() -> list[logging.Logger]:
+    """Every logger created so far."""
     return [obj for obj in logging.Logger.manager.loggerDict.values() if isinstance(obj, logging.Logger)]
