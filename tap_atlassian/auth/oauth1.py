@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import functools
 import hashlib
 import logging
 import typing as t
@@ -121,6 +122,12 @@ def _read_key_bytes(settings: t.Any) -> bytes:
     raise ConfigError(msg)
 
 
+@functools.lru_cache(maxsize=4)
+def _parse_pem(data: bytes, password: bytes | None) -> t.Any:
+    """Parse once per process: validating a 2048-bit RSA key costs about 0.1 s."""
+    return serialization.load_pem_private_key(data, password=password)
+
+
 def load_private_key(settings: t.Any) -> rsa.RSAPrivateKey:
     """Load the RSA private key (PKCS#1 or PKCS#8 PEM, encrypted or not).
 
@@ -145,7 +152,7 @@ def load_private_key(settings: t.Any) -> rsa.RSAPrivateKey:
         raise ConfigError(msg)
     secret = str(password).encode() if (encrypted and password) else None
     try:
-        key = serialization.load_pem_private_key(data, password=secret)
+        key = _parse_pem(data, secret)
     except (ValueError, TypeError):
         if encrypted:
             msg = ("oauth_jwt_cert_password: does not decrypt the private key in "
