@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tap_atlassian.auth import build_authenticator
-from tap_atlassian.auth.saml import LoginError
+from tap_atlassian.auth.saml import FlowRequest, LoginError, drive, submit_saml_form
 from tap_atlassian.config import ConfigError, Settings
 from tap_atlassian.sites import Site
 from tests.fake_atlassian import FakeAtlassian
@@ -187,6 +187,28 @@ def test_okta_without_mfa(fake, tmp_path):
     assert myself(fake, session).status_code == 200
     assert factor_calls(fake) == []
     assert fake.saml.accepted[-1]["issuer"] == fake.okta.issuer
+
+
+def test_okta_embed_link_goes_through_the_okta_session_cookie(fake, tmp_path):
+    session, _ = login(okta_settings(fake, tmp_path), fake)
+    hops = [(e.path, e.status) for e in fake.log if e.product == "okta" and e.method == "GET"]
+    assert hops == [("/home/atlassian_jira/0oaFAKEjira/aln1", 302),
+                    ("/login/sessionCookieRedirect", 302),
+                    ("/app/atlassian_jira/0oaFAKEjira/sso/saml", 200)]
+    token = fake.log.find("/login/sessionCookieRedirect")[0].arg("token")
+    again = requests.get(f"{fake.url}/login/sessionCookieRedirect", params={"token": token},
+                         timeout=5)
+    assert again.url.split("?")[0].endswith("/login/login.htm")  # single use
+
+
+def test_okta_embed_link_without_a_session_is_an_unexpected_page(fake):
+    def flow():  # the SAML step alone, without Okta's sessionToken
+        page = yield FlowRequest("GET", fake.okta.embed_link(), step="embed link")
+        return (yield from submit_saml_form("okta", page, f"{fake.jira_url}/plugins/servlet/samlconsumer"))
+
+    with pytest.raises(LoginError) as info:
+        drive(flow(), requests.Session(), scheme="okta")
+    assert f"{fake.url}/login/login.htm: HTTP 200" in str(info.value)
 
 
 def test_okta_push_approved_after_polls_and_device_remembered(fake, tmp_path):

@@ -13,8 +13,10 @@
   ``outbox``, the user's phone), with one check it; TOTP is checked with pyotp against the
   user's ``totp_secret``. A refused passcode is 403 ``E0000068``. Success with
   ``rememberDevice=true`` remembers the device token (and sets the ``DT`` cookie).
-- ``GET /home/{app}/{id}/{link}?sessionToken=``: the SAML form for that app's consumer;
-  without a valid token, a redirect to Okta's sign-in page.
+- ``GET /home/{app}/{id}/{link}?sessionToken=`` (the app's embed link) redirects through
+  ``/login/sessionCookieRedirect?token=...`` (which trades the single-use token for the
+  ``sid`` session cookie) to ``/app/{app}/{id}/sso/saml``, the SAML form for that app's
+  consumer; without a valid token or ``sid``, to Okta's sign-in page.
 
 Tests use ``fake.okta`` (an :class:`OktaOrg`); ``fake.okta.settings()`` gives tap settings.
 """
@@ -26,6 +28,7 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import pyotp
 
@@ -82,6 +85,7 @@ class OktaOrg:
     _codes: dict[tuple[str, str], str] = field(default_factory=dict)
     _tx: dict[str, _Transaction] = field(default_factory=dict)
     _sessions: dict[str, str] = field(default_factory=dict)  # sessionToken -> login
+    _sids: dict[str, str] = field(default_factory=dict)  # Okta session cookie `sid` -> login
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
@@ -246,14 +250,40 @@ class OktaOrg:
     # -- the SAML app ----------------------------------------------------------------------
 
     def embed(self, req: FakeRequest) -> FakeResponse:
-        product = next((p for p, path in APPS.items() if path == req.path), None)
-        if req.path == SEEDS_APP:
-            product = "jira"
+        """The embed link: trade the ``sessionToken`` for an Okta session (``sid``) through
+        ``/login/sessionCookieRedirect``, then on to the app's SAML endpoint (as Okta does)."""
+        product = self._product(req.path)
         if product is None:
             return idp_saml.html_page(404, "Okta - Not found")
+        app, app_id = req.path.split("/")[2:4]
+        saml_path = f"/app/{app}/{app_id}/sso/saml"
+        token = req.arg("sessionToken")
+        if token:
+            target = f"{self.org}/login/sessionCookieRedirect?" + urlencode(
+                {"token": token, "redirectUrl": self.org + saml_path})
+        elif self._okta_session(req):
+            target = self.org + saml_path
+        else:
+            target = f"{self.org}/login/login.htm?fromURI={req.path}"
+        return FakeResponse(302, body=b"", headers=[("Location", target)])
+
+    def session_cookie_redirect(self, req: FakeRequest) -> FakeResponse:
         with self._lock:
-            login = self._sessions.pop(req.arg("sessionToken") or "", None)
-        if login is None:
+            login = self._sessions.pop(req.arg("token") or "", None)
+            sid = "102" + secrets.token_urlsafe(20) if login else None
+            if sid:
+                self._sids[sid] = login
+        if sid is None:
+            return FakeResponse(302, body=b"", headers=[("Location", f"{self.org}/login/login.htm")])
+        redirect = req.arg("redirectUrl") or "/"
+        return FakeResponse(302, body=b"", headers=[
+            ("Location", redirect), ("Set-Cookie", f"sid={sid}; Path=/; HttpOnly")])
+
+    def app_saml(self, req: FakeRequest) -> FakeResponse:
+        """``/app/{app}/{id}/sso/saml``: the SAML form for the signed-in Okta user."""
+        login = self._okta_session(req)
+        product = self._product(req.path)
+        if login is None or product is None:
             target = f"{self.org}/login/login.htm?fromURI={req.path}"
             return FakeResponse(302, body=b"", headers=[("Location", target)])
         base = self.fake.confluence_url if product == "confluence" else self.fake.jira_url
@@ -262,6 +292,20 @@ class OktaOrg:
         saml = idp_saml.issue_response(issuer=self.issuer, key=self.key, user=name,
                                        destination=acs, audience=base)
         return idp_saml.form_page(acs, saml, relay_state=None)
+
+    def _okta_session(self, req: FakeRequest) -> str | None:
+        with self._lock:
+            return self._sids.get(req.cookies.get("sid") or "")
+
+    @staticmethod
+    def _product(path: str) -> str | None:
+        """The product of an embed link or SAML endpoint, by its app name and id."""
+        parts = path.split("/")
+        key = tuple(parts[2:4]) if len(parts) > 3 else ()  # noqa: PLR2004
+        for product, link in (*APPS.items(), ("jira", SEEDS_APP)):
+            if tuple(link.split("/")[2:4]) == key:
+                return product
+        return None
 
 
 def install(fake: FakeAtlassian) -> OktaOrg:
@@ -273,6 +317,10 @@ def install(fake: FakeAtlassian) -> OktaOrg:
     fake.route("POST", r"/api/v1/authn/factors/(?P<factor>[A-Za-z0-9]+)/verify", org.verify,
                auth=False, host="main", product="okta")
     fake.route("GET", r"/home/[^/]+/[^/]+/[^/]+", org.embed, auth=False, host="main",
+               product="okta")
+    fake.route("GET", "/login/sessionCookieRedirect", org.session_cookie_redirect, auth=False,
+               host="main", product="okta")
+    fake.route("GET", r"/app/[^/]+/[^/]+/sso/saml", org.app_saml, auth=False, host="main",
                product="okta")
     fake.route("GET", "/login/login.htm", lambda req: idp_saml.html_page(200, "Okta - Sign In"),
                auth=False, host="main", product="okta")
