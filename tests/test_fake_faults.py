@@ -160,3 +160,13 @@ def test_log_records_what_the_server_saw(fake_cloud: FakeAtlassian) -> None:
     assert e.time > 0
     s.get(fake_cloud.confluence_url + "/api/v2/spaces", timeout=10)
     assert fake_cloud.log[-1].product == "confluence"
+
+
+def test_fault_patterns_also_match_the_decoded_query(fake_cloud: FakeAtlassian) -> None:
+    s = session(fake_cloud)
+    fake_cloud.control.inject(r"project (=|in \().*SWB", "403", times=None)
+    url = fake_cloud.url + "/rest/api/3/search/jql"
+    assert s.get(url, params={"jql": "project = SWB"}, timeout=10).status_code == 403
+    assert s.post(url, json={"jql": "project = SWB"}, timeout=10).status_code == 200  # body is not matched
+    assert s.get(url, params={"jql": "project in (SDA, SWB)"}, timeout=10).status_code == 403
+    assert s.get(url, params={"jql": "project = SDA"}, timeout=10).status_code == 200

@@ -7,6 +7,7 @@ import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from urllib.parse import unquote_plus
 
 from .http import FakeResponse
 
@@ -30,8 +31,11 @@ class Fault:
     hits: int = 0
 
     def matches(self, req: FakeRequest) -> bool:
-        return (self.method is None or self.method.upper() == req.method) and \
-            re.search(self.pattern, req.target) is not None
+        """Searched in `path?query` as sent and with the query URL-decoded (`project = SDA`)."""
+        if self.method is not None and self.method.upper() != req.method:
+            return False
+        decoded = req.path + "?" + unquote_plus(req.raw_query)
+        return re.search(self.pattern, req.target) is not None or re.search(self.pattern, decoded) is not None
 
     def response(self, fake: FakeAtlassian, req: FakeRequest, product: str) -> FakeResponse:
         conf = product == "confluence"

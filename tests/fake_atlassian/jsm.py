@@ -173,13 +173,57 @@ class Jsm:
 
         idxs = self.views.get((tuple(sorted(desks)), rt_filter, status), s.generation, build)
         extra = {k: v for k, v in (("serviceDeskId", sd_filter), ("requestTypeId", rt_filter)) if v}
-        return self.paged(req, "/request", idxs, expands=EXPANDS, extra=extra, render=self.request_json)
+        expand = set(req.args("expand"))
+        return self.paged(req, "/request", idxs, expands=EXPANDS, extra=extra,
+                          render=lambda i: self.expanded(i, expand))
 
     def request(self, req: FakeRequest) -> FakeResponse:
         ref = self.store.issue_ref(req.params["key"])
         if ref is None or not self.store.projects[self.store._i_proj[ref.idx]]["service_desk_id"]:
             raise jsm_error(404, "The request could not be found, or you do not have permission to view it.")
-        return FakeResponse(json=self.request_json(ref.idx))
+        return FakeResponse(json=self.expanded(ref.idx, set(req.args("expand"))))
+
+    def expanded(self, idx: int, expand: set[str]) -> dict:
+        """`expand`: serviceDesk, requestType, participant, status, sla (others are ignored)."""
+        body = self.request_json(idx)
+        if not expand:
+            return body
+        s = self.store
+        body = dict(body)
+        p = s.projects[s._i_proj[idx]]
+        iid = body["issueId"]
+        if "serviceDesk" in expand:
+            body["serviceDesk"] = self.desk_json(p)
+        if "requestType" in expand:
+            body["requestType"] = self.rt_json(request_type_of(s, idx), p["service_desk_id"])
+        if "participant" in expand:
+            body["participants"] = self.sub_page(f"/request/{iid}/participant", [])
+        if "status" in expand:
+            body["status"] = self.sub_page(f"/request/{iid}/status", [body["currentStatus"]])
+        if "sla" in expand:
+            body["sla"] = self.sub_page(f"/request/{iid}/sla", [self.sla(idx)])
+        return body
+
+    def sub_page(self, path: str, values: list) -> dict:
+        return {"_expands": [], "size": len(values), "start": 0, "limit": 50, "isLastPage": True,
+                "_links": {"self": f"{self.base}{path}", "base": self.base, "context": self.fake.jira_context},
+                "values": values}
+
+    def sla(self, idx: int) -> dict:
+        s = self.store
+        start, tz = s._i_created[idx], s.jira_tz
+        goal = 8 * 3_600_000
+        elapsed = min(goal * 2, max(0, s._i_updated[idx] - start))
+
+        def dur(ms: int) -> dict:
+            return {"millis": ms, "friendly": f"{ms // 3_600_000}h {ms % 3_600_000 // 60_000}m"}
+
+        return {"id": "1", "name": "Time to resolution", "completedCycles": [],
+                "ongoingCycle": {"startTime": date_dto(start, tz), "breachTime": date_dto(start + goal, tz),
+                                 "breached": elapsed > goal, "paused": False, "withinCalendarHours": True,
+                                 "goalDuration": dur(goal), "elapsedTime": dur(elapsed),
+                                 "remainingTime": dur(max(0, goal - elapsed))},
+                "_links": {"self": f"{self.base}/request/{10000 + idx}/sla/1"}}
 
     def info(self, req: FakeRequest) -> FakeResponse:
         return FakeResponse(json={"version": "10.3.0" if self.cloud else "5.12.2",
