@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import logging
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tap_atlassian import auth_cli
+from tap_atlassian.auth.oauth1 import passphrase_from_key
+from tap_atlassian.settings_file import SettingsFile
 from tests.fake_atlassian.idp_oauth2 import browser_command
 from tests.test_oauth2_tap import free_port
 from tests.tapdriver import ROOT, TapRun, fake_config, run_tap
@@ -152,6 +155,12 @@ def test_url_approve_exchange_sync_every_server_stream_then_reuse(fake_server, t
     assert status["stored_state"] is True
     assert status["pending_request_token"] is False
     assert status["section"] == "oauth1:jira"
+    # token and secret, encrypted with a passphrase derived from the private key, mode 0600
+    assert stat.S_IMODE(flow.settings_path.stat().st_mode) == 0o600
+    stored = SettingsFile(flow.settings_path, passphrase_from_key(fake.oauth1.private_key)).load()
+    assert stored["oauth1:jira"]["oauth_token"] == fake.oauth1.access_tokens()[0]
+    assert stored["oauth1:jira"]["oauth_token_secret"] in fake.oauth1.token_secrets()
+    assert "pending" not in stored["oauth1:jira"]
 
     fake.log.clear()
     first = flow.tap()
