@@ -33,8 +33,7 @@ from authlib.integrations.requests_client import OAuth1Auth
 from authlib.oauth1 import SIGNATURE_RSA_SHA1
 from authlib.oauth1.rfc5849.signature import generate_signature_base_string
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tap_atlassian.auth.base import AuthError, SchemeAuth
 from tap_atlassian.auth.browser import BrowserLoginError, callback_address, receive_redirect
