@@ -137,16 +137,18 @@ def postgres() -> t.Iterator[dict[str, t.Any]]:
         yield pg
 
 
+def postgres_env(pg: dict[str, t.Any], schema: str) -> dict[str, str]:
+    """target-postgres settings as Meltano reads them from the environment."""
+    return {"TARGET_POSTGRES_HOST": pg["host"], "TARGET_POSTGRES_PORT": str(pg["port"]),
+            "TARGET_POSTGRES_USER": pg["user"], "TARGET_POSTGRES_PASSWORD": pg["password"],
+            "TARGET_POSTGRES_DATABASE": pg["database"], "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema}
+
+
 def test_meltano_run_into_postgres(meltano_home: dict[str, str], fake: FakeAtlassian,
                                    postgres: dict[str, t.Any]) -> None:
     import psycopg2
 
-    env = {
-        **meltano_home, **tap_env(fake),
-        "TARGET_POSTGRES_HOST": postgres["host"], "TARGET_POSTGRES_PORT": str(postgres["port"]),
-        "TARGET_POSTGRES_USER": postgres["user"], "TARGET_POSTGRES_PASSWORD": postgres["password"],
-        "TARGET_POSTGRES_DATABASE": postgres["database"], "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": SCHEMA,
-    }
+    env = {**meltano_home, **tap_env(fake), **postgres_env(postgres, SCHEMA)}
 
     def query(sql: str) -> list[tuple]:
         with psycopg2.connect(host=postgres["host"], port=postgres["port"], user=postgres["user"],
@@ -168,12 +170,7 @@ def test_scale_out_jobs_split_the_site(meltano_home: dict[str, str], fake: FakeA
     import psycopg2
 
     schema = "scale_out"
-    env = {
-        **meltano_home, **tap_env(fake),
-        "TARGET_POSTGRES_HOST": postgres["host"], "TARGET_POSTGRES_PORT": str(postgres["port"]),
-        "TARGET_POSTGRES_USER": postgres["user"], "TARGET_POSTGRES_PASSWORD": postgres["password"],
-        "TARGET_POSTGRES_DATABASE": postgres["database"], "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema,
-    }
+    env = {**meltano_home, **tap_env(fake), **postgres_env(postgres, schema)}
     meltano(["run", "atlassian-service-desks", "atlassian-software", "atlassian-confluence"], env)
 
     with psycopg2.connect(host=postgres["host"], port=postgres["port"], user=postgres["user"],
