@@ -320,6 +320,14 @@ def test_each_failure_is_one_clear_line(fake_server, tmp_path):
     assert line.endswith("oauth_jwt_cert: holds a public key or certificate; give the private "
                          "key (jira_privatekey.pem or .pcks8); the public key belongs in the "
                          "application link")
+    encrypted = fake.oauth1.private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(KEY_PASSWORD.encode())).decode()
+    line = flow.one_line_error(flow.auth("url", config={
+        "oauth_jwt_cert": encrypted, "oauth_jwt_cert_type": "PEMKEY_BLOB",
+        "oauth_jwt_cert_password": "wrong-password"}), code=2)
+    assert line == ("tap-atlassian-auth: oauth_jwt_cert_password: does not decrypt the private "
+                    "key in oauth_jwt_cert (wrong password?)")
     run = flow.tap("--test", config={"oauth_jwt_cert": str(public)})
     assert run.returncode != 0
     assert "oauth_jwt_cert: holds a public key or certificate" in run.stderr
