@@ -176,3 +176,35 @@ class IsLastPagePaginator(Paginator):
             self.finished = True
             return
         self.params["start"] = int(body.get("start", self.params["start"])) + int(body.get("size", got))
+
+
+Fetch = t.Callable[[t.Any, int], tuple[list[dict], bool]]
+
+
+def keyset_pages(fetch: Fetch, time_of: t.Callable[[dict], t.Any], lower: t.Any,
+                 *, keyset: bool) -> t.Iterator[list[dict]]:
+    """Offset-paged searches ordered by time, asked page after page by keyset.
+
+    Server/DC searches (Jira ``startAt``, Confluence CQL ``start``) shift their offsets when
+    an already-read record changes and leaves the window, which would skip a record. So each
+    next page is asked for as ``time >= <the last record's minute>`` from offset 0, and the
+    repeats are dropped by ``(id, time)``; only a minute holding a whole page advances by
+    offset. ``fetch(lower, start)`` returns ``(records, last_page)``; ``time_of(record)`` is
+    its aware time; ``keyset=False`` (no known zone for the literals) pages by offset only.
+    """
+    start = 0
+    seen: dict[str, t.Any] = {}
+    while True:
+        records, last_page = fetch(lower, start)
+        yield [r for r in records if str(r.get("id")) not in seen or seen[str(r.get("id"))] != time_of(r)]
+        if last_page or not records:
+            return
+        for record in records:
+            seen[str(record.get("id"))] = time_of(record)
+        last = time_of(records[-1])
+        next_lower = last.replace(second=0, microsecond=0) if (keyset and last) else None
+        if next_lower is not None and (lower is None or next_lower > lower):
+            lower, start = next_lower, 0
+            seen = {k: v for k, v in seen.items() if v is None or v >= lower}
+        else:
+            start += len(records)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -109,3 +110,34 @@ def test_killed_run_resumes_without_gaps(fake_factory, flavour: str, stream: str
     want = {r.id for r in (fake.data.issues() if kind == "issue" else fake.data.pages())}
     assert emitted | again == want, f"lost: {sorted(want - emitted - again)[:5]}"
     assert len(again) < len(want), "the resumed run started over instead of resuming"
+
+
+@pytest.mark.parametrize("stream", ["jira_issues", "confluence_pages"])
+def test_server_offsets_shifting_mid_run_lose_nothing(fake_factory, stream: str) -> None:  # noqa: ANN001
+    """An already-read record changes between two pages (and leaves the window): with plain
+    offsets the next page would start one record too far; keyset paging loses nothing."""
+    fake = fake_factory(flavour="server", seed=4, size="small")
+    kind, key, _rk = STREAM_KEYS[stream]
+    path = "/rest/api/2/search" if kind == "issue" else "/rest/api/content/search"
+    original = fake._find(type("R", (), {"method": "GET", "host": "main", "path": path})())  # noqa: SLF001
+    calls: list[str] = []
+
+    def shifting(req):  # noqa: ANN001, ANN202
+        if len(calls) == 1:  # before the second page: touch the first record read
+            fake.control.touch(kind, calls[0])
+        resp = original.handler(req)
+        if not calls:
+            body = json.loads(resp.payload())
+            calls.append(str((body.get("issues") or body.get("results"))[0]["id"]))
+        else:
+            calls.append("")
+        return resp
+
+    fake.route("GET", path, shifting, product=original.product)
+    config, catalog = only(fake, [stream], page_size=6, start_date="2000-01-01T00:00:00Z",
+                           search_lag_minutes=5)
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    got = [str(r[key]) for r in run.records[stream]]
+    want = {r.id for r in (fake.data.issues() if kind == "issue" else fake.data.pages())}
+    assert set(got) == want and len(got) == len(want)

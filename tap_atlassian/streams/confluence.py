@@ -21,7 +21,7 @@ import logging
 import typing as t
 
 from tap_atlassian.client import AccessError, AtlassianStream, Repeat
-from tap_atlassian.pagination import CursorLinkPaginator, StartLimitLinkPaginator
+from tap_atlassian.pagination import CursorLinkPaginator, StartLimitLinkPaginator, keyset_pages
 from tap_atlassian.streams.jira import quote_list
 from tap_atlassian.windows import Window, format_utc, parse_time, zone
 
@@ -122,10 +122,10 @@ class ConfluencePagesStream(ConfluenceStream):
         window = Window.build(start, self.settings.search_lag_minutes, confluence_zone(self.client))
         yield from self._cloud_changed(window) if self.is_cloud else self._server_changed(window)
 
-    def _cql(self, window: Window) -> str:
+    def _cql(self, window: Window, lower: dt.datetime | None) -> str:
         parts = ["type = page"]
-        if window.query_lower is not None:
-            parts.append(f'lastmodified >= "{window.literal(window.query_lower)}"')
+        if lower is not None:
+            parts.append(f'lastmodified >= "{window.literal(lower)}"')
         parts.append(f'lastmodified <= "{window.upper_literal()}"')
         if self.settings.space_keys:
             parts.append(f"space in ({quote_list(self.settings.space_keys)})")
@@ -162,7 +162,7 @@ class ConfluencePagesStream(ConfluenceStream):
             yield page
 
     def _cloud_changed(self, window: Window) -> t.Iterator[dict]:
-        paginator = CursorLinkPaginator({"cql": self._cql(window)}, self.settings.page_size, 250)
+        paginator = CursorLinkPaginator({"cql": self._cql(window, window.query_lower)}, self.settings.page_size, 250)
         for hits in self.client.pages("/rest/api/content/search", paginator):
             ids = [str(h["id"]) for h in hits if h.get("id")]
             if not ids:
@@ -172,7 +172,13 @@ class ConfluencePagesStream(ConfluenceStream):
             yield from self._emit(body.get("results") or [], window)
 
     def _server_changed(self, window: Window) -> t.Iterator[dict]:
-        paginator = StartLimitLinkPaginator({"cql": self._cql(window), "expand": V1_EXPAND},
-                                            self.settings.page_size, V1_BODY_SEARCH_CAP)
-        for hits in self.client.pages("/rest/api/content/search", paginator):
+        limit = min(self.settings.page_size, V1_BODY_SEARCH_CAP)
+
+        def fetch(lower: dt.datetime | None, start: int) -> tuple[list[dict], bool]:
+            params = {"cql": self._cql(window, lower), "expand": V1_EXPAND, "start": start, "limit": limit}
+            body, _ = self.client.get("/rest/api/content/search", params)
+            results = body.get("results") or []
+            return results, not (body.get("_links") or {}).get("next")
+
+        for hits in keyset_pages(fetch, page_time, window.query_lower, keyset=window.tz is not None):
             yield from self._emit(hits, window)

@@ -15,9 +15,9 @@ import typing as t
 
 from tap_atlassian import custom_fields
 from tap_atlassian.client import AtlassianStream
-from tap_atlassian.pagination import NextPageTokenPaginator, Paginator
+from tap_atlassian.pagination import NextPageTokenPaginator, Paginator, keyset_pages
 from tap_atlassian.schemas import schema
-from tap_atlassian.windows import Window, floor_minute, format_utc, parse_time, zone
+from tap_atlassian.windows import Window, format_utc, parse_time, zone
 
 if t.TYPE_CHECKING:
     from tap_atlassian.client import ApiClient
@@ -65,7 +65,7 @@ class JqlSearch:
         pages = self._cloud_pages() if self.client.site.is_cloud else self._keyset_pages()
         for issues in pages:
             for issue in issues:
-                updated = parse_time((issue.get("fields") or {}).get("updated"))
+                updated = issue_time(issue)
                 if self.window.admits(updated):
                     yield issue, updated
 
@@ -74,29 +74,21 @@ class JqlSearch:
         yield from self.client.pages("/rest/api/3/search/jql", NextPageTokenPaginator(params, self.page_size))
 
     def _keyset_pages(self) -> t.Iterator[list[dict]]:
-        lower, start = self.window.query_lower, 0
-        seen: dict[str, dt.datetime | None] = {}
-        keyset = self.window.tz is not None
-        while True:
+        def fetch(lower: dt.datetime | None, start: int) -> tuple[list[dict], bool]:
             params = {"jql": self.jql(lower), "fields": self.fields, "startAt": start,
                       "maxResults": min(self.page_size, 1000)}
             body, _ = self.client.get("/rest/api/2/search", params)
             issues = body.get("issues") or []
-            fresh = [i for i in issues if (i["id"] not in seen
-                     or seen[i["id"]] != parse_time((i.get("fields") or {}).get("updated")))]
-            yield fresh
             total = body.get("total")
-            if not issues or (total is not None and start + len(issues) >= int(total)):
-                return
-            last = parse_time((issues[-1].get("fields") or {}).get("updated"))
-            for issue in issues:
-                seen[issue["id"]] = parse_time((issue.get("fields") or {}).get("updated"))
-            next_lower = floor_minute(last) if (keyset and last) else None
-            if next_lower is not None and (lower is None or next_lower > lower):
-                lower, start = next_lower, 0
-                seen = {k: v for k, v in seen.items() if v is None or v >= lower}
-            else:
-                start += len(issues)
+            return issues, total is not None and start + len(issues) >= int(total)
+
+        yield from keyset_pages(fetch, issue_time, self.window.query_lower,
+                                keyset=self.window.tz is not None)
+
+
+def issue_time(issue: dict) -> dt.datetime | None:
+    """An issue's ``fields.updated`` as aware UTC."""
+    return parse_time((issue.get("fields") or {}).get("updated"))
 
 
 class JiraStream(AtlassianStream):
