@@ -102,7 +102,6 @@ class PageBuilder:
         s = self.store
         pid = s.page_id(idx)
         sp = s.spaces[s._p_space[idx]]
-        tz = s.confluence_tz
         d: dict[str, Any] = {"id": pid, "type": "page", "status": "current", "title": self.title(idx)}
         expandable: dict[str, str] = {"childTypes": "", "schedulePublishDate": ""}
         if "operations" in expand:
@@ -117,7 +116,7 @@ class PageBuilder:
             expandable["space"] = f"/rest/api/space/{sp['key']}"
         if any(e.startswith("history") for e in expand):
             d["history"] = {"latest": True, "createdBy": self.v1_user(self.author(idx)),
-                            "createdDate": iso_offset(s._p_created[idx], tz),
+                            "createdDate": self.when(s._p_created[idx]),
                             "_expandable": {"lastUpdated": "", "contributors": "", "previousVersion": ""}}
             if "history.lastUpdated" in expand:
                 d["history"]["lastUpdated"] = self._version(idx)
@@ -144,10 +143,14 @@ class PageBuilder:
                        "self": f"{s.confluence_url}/rest/api/content/{pid}"}
         return d
 
+    def when(self, ms: int) -> str:
+        """v1 times: Cloud in UTC (`...Z`), Server/DC with the site zone's offset."""
+        return iso_z(ms) if self.cloud else iso_offset(ms, self.store.confluence_tz)
+
     def _version(self, idx: int) -> dict:
         s = self.store
         n = s._p_version[idx]
-        return {"by": self.v1_user(self.author(idx, f"editor{n}")), "when": iso_offset(s._p_modified[idx], s.confluence_tz),
+        return {"by": self.v1_user(self.author(idx, f"editor{n}")), "when": self.when(s._p_modified[idx]),
                 "friendlyWhen": "a while ago", "message": "", "number": n, "minorEdit": False,
                 "_expandable": {"collaborators": "", "content": f"/rest/api/content/{s.page_id(idx)}"},
                 "_links": {"self": f"{s.confluence_url}/rest/experimental/content/{s.page_id(idx)}/version/{n}"}}

@@ -32,7 +32,7 @@ SORT_FIELDS = ("updated", "created", "key", "id")
 
 
 def jql_error(message: str) -> FakeHTTPError:
-    return FakeHTTPError(400, {"errorMessages": [message], "errors": {}, "warningMessages": []})
+    return FakeHTTPError(400, {"errorMessages": [message], "errors": {}})
 
 
 @dataclass
