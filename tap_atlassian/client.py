@@ -21,7 +21,7 @@ import datetime as dt
 import email.utils
 import logging
 import random
-import time
+import re
 import typing as t
 
 import backoff
@@ -78,7 +78,7 @@ def server_message(response: requests.Response) -> str:
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
-        text = " ".join(response.text.split())
+        text = " ".join(re.sub(r"<[^>]+>", " ", response.text).split())  # an HTML error page
         return text[:200] or response.reason or ""
     if not isinstance(body, dict):
         return str(body)[:200]
@@ -158,13 +158,12 @@ class ApiClient:
         self.auth.prepare(self.session)
         headers = JSM_HEADERS if path.startswith(JSM_PREFIX) else None
         request = requests.Request("GET", self.url(path), params=_encode(params or {}), headers=headers)
-        prepared = self.session.prepare_request(request)
         try:
-            response = self._send_with_retries(prepared)
+            response = self._send_with_retries(request)
         except RetryableError as exc:
             msg = f"{exc} (gave up after {self.settings.max_retries + 1} tries)"
             raise ApiError(msg) from None
-        return self._parse(response, prepared), response.headers
+        return self._parse(response), response.headers
 
     def pages(self, path: str, paginator: Paginator) -> t.Iterator[list[dict]]:
         """Each page's records, fetched one page at a time."""
@@ -177,10 +176,12 @@ class ApiClient:
         path = prepared.path_url.split("?", 1)[0]
         return f"{prepared.method} {path}"
 
-    def _send_once(self, prepared: requests.PreparedRequest) -> requests.Response:
-        what = self._describe(prepared)
+    def _send_once(self, request: requests.Request) -> requests.Response:
+        """One try (prepared afresh, so a renewed login's credentials apply); renews once on 401."""
         renewed = False
         while True:
+            prepared = self.session.prepare_request(request)
+            what = self._describe(prepared)
             try:
                 response = self.session.send(
                     prepared, timeout=(min(30.0, self.settings.request_timeout), self.settings.request_timeout),
@@ -198,7 +199,6 @@ class ApiClient:
             if status == 401 or (response.history and _is_login_page(response.url)):
                 if not renewed and self.auth.renew(self.session, response):
                     renewed = True
-                    prepared = self.session.prepare_request(requests.Request("GET", prepared.url))
                     continue
                 msg = (f"401 Unauthorized from {what}: {server_message(response) or 'login refused'}"
                        f" (auth_scheme {self.settings.auth_scheme}: check the credentials)")
@@ -215,8 +215,8 @@ class ApiClient:
                 raise ApiError(msg, status)
             return response
 
-    def _parse(self, response: requests.Response, prepared: requests.PreparedRequest) -> t.Any:
-        what = self._describe(prepared)
+    def _parse(self, response: requests.Response) -> t.Any:  # noqa: ANN401
+        what = self._describe(response.request)
         kind = response.headers.get("Content-Type", "")
         if "json" not in kind and response.content[:1] not in (b"{", b"["):
             msg = (f"{what} answered {response.status_code} with {kind or 'no content type'} "
