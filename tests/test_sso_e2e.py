@@ -129,10 +129,24 @@ def test_okta_push_approved_then_remembered_device(fake, catalog, reference, tmp
     polls = factor_calls(fake)
     assert len(polls) == 3  # the push, then approved at the second poll
     assert {c.arg("rememberDevice") for c in polls} == {"true"}
+    fake.saml.expire_all()  # the stored product session is gone: the next run signs in
     fake.log.clear()
     assert_complete(sync(fake, config, catalog), reference)
     assert factor_calls(fake) == []  # the remembered device skipped MFA
     assert len(fake.log.find("/api/v1/authn", method="POST")) == 1
+
+
+def test_stored_session_needs_no_sign_in_on_the_next_run(fake, catalog, reference, tmp_path):
+    fake.okta.user.mfa = True
+    config = sso_config(fake, fake.okta.settings(), tmp_path, mfa_type="OktaVerify",
+                        mfa_passcode=fake.okta.totp_now(), mfa_remember_device=False)
+    assert_complete(sync(fake, config, catalog), reference)
+    assert logins(fake) == 1
+    fake.log.clear()
+    # no passcode now: the product session stored by the first run is enough
+    later = sso_config(fake, fake.okta.settings(), tmp_path, mfa_type="SMS")
+    assert_complete(sync(fake, later, catalog), reference)
+    assert [e for e in fake.log if e.product == "okta" or "saml" in e.path] == []
 
 
 def test_okta_push_rejected(fake, catalog, tmp_path):

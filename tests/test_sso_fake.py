@@ -13,6 +13,7 @@ import requests
 from tap_atlassian.auth import build_authenticator
 from tap_atlassian.auth.saml import FlowRequest, LoginError, drive, submit_saml_form
 from tap_atlassian.config import ConfigError, Settings
+from tap_atlassian.settings_file import SettingsFile
 from tap_atlassian.sites import Site
 from tests.fake_atlassian import FakeAtlassian
 from tests.fake_atlassian.idp_saml import issue_response, signing_key
@@ -220,11 +221,12 @@ def test_okta_push_approved_after_polls_and_device_remembered(fake, tmp_path):
     assert len(calls) == 3 and all(c.arg("rememberDevice") == "true" for c in calls)
     assert (tmp_path / "settings.txt").exists()
     assert "okta-pw" not in (tmp_path / "settings.txt").read_text()
-    # a second run with the same settings file makes no MFA call
+    # a later sign-in with the same settings file makes no MFA call
     fake.log.clear()
     settings2 = okta_settings(fake, tmp_path, mfa_type="OktaVerify", mfa_poll_seconds=0)
-    session2, auth2 = login(settings2, fake)
-    assert myself(fake, session2).status_code == 200
+    auth2 = build_authenticator(settings2, "jira", Site("jira", "server", fake.jira_url))
+    auth2.scheme.login()  # a fresh sign-in, not the stored session
+    assert len(fake.log.find("/api/v1/authn", method="POST")) == 1
     assert factor_calls(fake) == []
     assert auth2.scheme.status()["device_remembered"] is True
 
@@ -278,7 +280,44 @@ def test_okta_totp(fake, tmp_path):
     assert myself(fake, session).status_code == 200
     assert [c.path.rsplit("/", 2)[-2] for c in factor_calls(fake)] == ["ostFAKEtotp0g3"]
     assert factor_calls(fake)[0].arg("rememberDevice") is None
-    assert not (tmp_path / "settings.txt").exists()
+    stored = SettingsFile(tmp_path / "settings.txt", settings.password).load()
+    assert "device_token" not in stored["okta:jira"]  # only the product session is kept
+
+
+# -- the product session kept between runs ---------------------------------------------------
+
+def test_stored_session_is_reused_by_the_next_run(fake, tmp_path):
+    first = settings_for(fake, fake.crowd.settings(), tmp_path)
+    login(first, fake)
+    assert "JSESSIONID" not in (tmp_path / "settings.txt").read_text()  # encrypted
+    fake.log.clear()
+    again = settings_for(fake, fake.crowd.settings(), tmp_path)  # a new run
+    session, auth = login(again, fake)
+    assert myself(fake, session).status_code == 200
+    assert [e for e in fake.log if e.product == "crowd"] == []
+    assert auth.scheme.status()["session_stored"] is True
+
+
+def test_stored_session_that_expired_is_renewed(fake, tmp_path):
+    login(settings_for(fake, fake.crowd.settings(), tmp_path), fake)
+    fake.saml.expire_all()
+    session, auth = login(settings_for(fake, fake.crowd.settings(), tmp_path), fake)
+    refused = myself(fake, session)
+    assert refused.status_code == 401
+    assert auth.renew(session, refused) is True
+    assert myself(fake, session).status_code == 200
+
+
+def test_stored_session_of_another_user_or_site_is_not_used(fake, tmp_path):
+    login(settings_for(fake, fake.crowd.settings(), tmp_path), fake)
+    fake.log.clear()
+    other = {**fake.crowd.settings(), "sso_exchange_url": fake.url + "/plugins/servlet/samlsso"}
+    settings = settings_for(fake, other, tmp_path)
+    auth = build_authenticator(settings, "jira", Site("jira", "server", fake.jira_url))
+    assert auth.scheme.status()["session_stored"] is False
+    with pytest.raises(LoginError):  # it signs in (and the consumer path is not the IdP's)
+        auth.prepare(requests.Session())
+    assert fake.log.find("/crowd/rest/usermanagement/1/session")
 
 
 def test_okta_trusted_application_token(fake, tmp_path):
@@ -351,3 +390,13 @@ def test_confluence_on_its_own_host_logs_in_separately(tmp_path):
         assert consumers == [two.jira_url + "/plugins/servlet/samlconsumer",
                              two.confluence_url + "/plugins/servlet/samlconsumer"]
         assert confluence.get(two.confluence_url + "/rest/api/space", timeout=5).status_code == 200
+        # the next run reuses both stored sessions, each on its own host
+        two.log.clear()
+        again = settings_for(two, {
+            **two.crowd.settings(), "confluence_url": two.confluence_url,
+            "confluence_sso_login_url": two.crowd.sso_url("confluence")}, tmp_path)
+        confluence2, _ = login(again, two, "confluence")
+        jira2, _ = login(again, two, "jira")
+        assert confluence2.get(two.confluence_url + "/rest/api/space", timeout=5).status_code == 200
+        assert myself(two, jira2).status_code == 200
+        assert [e for e in two.log if e.product == "crowd" or "saml" in e.path] == []

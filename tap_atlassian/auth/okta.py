@@ -35,7 +35,6 @@ from tap_atlassian.auth.saml import (
     unexpected_page,
 )
 from tap_atlassian.config import ConfigError
-from tap_atlassian.settings_file import SettingsFile, SettingsFileError, resolve_passphrase
 
 if t.TYPE_CHECKING:
     from tap_atlassian.config import Settings
@@ -289,16 +288,7 @@ class OktaAuth(SamlSchemeAuth):
         super().__init__(*args)
         self.options = OktaOptions.from_properties(self.settings.sso_properties)
 
-    # -- remembered device -------------------------------------------------------------
-
-    @property
-    def _section(self) -> str:
-        return f"okta:{self.product}"
-
-    def _settings_file(self) -> SettingsFile:
-        passphrase = resolve_passphrase(self.settings.oauth_settings_passphrase,
-                                        self.settings.password, "password")
-        return SettingsFile(self.settings.oauth_settings_location, passphrase)
+    # -- remembered device (settings file, this product's section) ----------------------
 
     def _owner(self) -> dict[str, str]:
         return {"user": self.settings.user or "", "org": okta_org(self.target.login_url)}
@@ -306,30 +296,20 @@ class OktaAuth(SamlSchemeAuth):
     def _stored_device_token(self) -> str | None:
         if not self.options.mfa_remember_device:
             return None
-        try:
-            state = self._settings_file().load()
-        except SettingsFileError as exc:
-            raise LoginError(SCHEME, "the remembered device", str(exc)) from None
+        state = self.load_state()
         # The token names this machine to the Okta org, whichever product's login stored it.
-        others = [k for k in sorted(state) if k.startswith("okta:") and k != self._section]
-        for section in (self._section, *others):
+        others = [k for k in sorted(state) if k.startswith("okta:") and k != self.section]
+        for section in (self.section, *others):
             stored = state.get(section) or {}
             if stored.get("device_token") and all(
                     stored.get(k) == v for k, v in self._owner().items()):
                 return stored["device_token"]
         return None
 
-    def after_login(self, result: OktaResult) -> None:
+    def state_after_login(self, result: OktaResult) -> dict[str, t.Any]:
         """Keep Okta's device token (when remembering devices) for the next run."""
-        if not result.device_token:
-            return
-        try:
-            with self._settings_file().transaction() as state:
-                entry = {**self._owner(), "device_token": result.device_token}
-                if state.get(self._section) != entry:
-                    state[self._section] = entry
-        except SettingsFileError as exc:
-            raise LoginError(SCHEME, "the remembered device", str(exc)) from None
+        return {**self._owner(), "device_token": result.device_token} if result.device_token \
+            else {}
 
     def login_flow(self) -> Flow:
         """Okta steps 1-3 for this product, with this machine's device token."""
@@ -345,7 +325,8 @@ class OktaAuth(SamlSchemeAuth):
         """Whether a device token is remembered (never the token)."""
         try:
             remembered = bool(self._stored_device_token())
-        except Exception:  # noqa: BLE001 - status must not fail on an unreadable file
+        except LoginError:  # status must not fail on an unreadable file
             remembered = False
-        return {**super().status(), "stored_state": remembered, "device_remembered": remembered,
-                "mfa_type": self.options.mfa_type}
+        status = super().status()
+        return {**status, "stored_state": remembered or status["session_stored"],
+                "device_remembered": remembered, "mfa_type": self.options.mfa_type}

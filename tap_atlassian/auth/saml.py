@@ -27,9 +27,11 @@ import typing as t
 from urllib.parse import urljoin, urlsplit
 
 import requests
+import requests.cookies
 from lxml import etree, html
 
 from tap_atlassian.auth.base import AuthError, SchemeAuth
+from tap_atlassian.settings_file import SettingsFile, SettingsFileError, resolve_passphrase
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Generator, Mapping
@@ -359,8 +361,75 @@ class SamlSchemeAuth(SchemeAuth):
         """The scheme's login flow; its result is the consumer's :class:`FlowResponse`."""
         raise NotImplementedError
 
-    def after_login(self, result: t.Any) -> None:
-        """Hook: keep what the flow returned (Okta: the remembered device token)."""
+    def state_after_login(self, result: t.Any) -> dict[str, t.Any]:  # noqa: ARG002
+        """Hook: what to keep in this product's settings-file section besides the session
+        (Okta: the remembered device token)."""
+        return {}
+
+    # -- login state kept between runs: settings file, section "<scheme>:<product>" ----------
+
+    @property
+    def section(self) -> str:
+        """This product's section of the settings file (``crowd:jira``, ``okta:confluence``)."""
+        return f"{self.name}:{self.product}"
+
+    def state_file(self) -> SettingsFile:
+        """The encrypted settings file; its key defaults to one derived from ``password``."""
+        try:
+            passphrase = resolve_passphrase(self.settings.oauth_settings_passphrase,
+                                            self.settings.password, "password")
+            return SettingsFile(self.settings.oauth_settings_location, passphrase)
+        except SettingsFileError as exc:
+            raise LoginError(self.name, "the settings file", str(exc)) from None
+
+    def load_state(self) -> dict[str, t.Any]:
+        """The whole settings file (a snapshot); an unreadable file is a login error."""
+        try:
+            return self.state_file().load()
+        except SettingsFileError as exc:
+            raise LoginError(self.name, "the settings file", str(exc)) from None
+
+    def _save_state(self, values: dict[str, t.Any]) -> None:
+        try:
+            with self.state_file().transaction() as state:
+                section = dict(state.get(self.section) or {})
+                section.update(values)
+                state[self.section] = section
+        except SettingsFileError as exc:
+            raise LoginError(self.name, "the settings file", str(exc)) from None
+
+    def _session_owner(self) -> dict[str, str]:
+        return {"user": self.settings.user or "", "login_url": public_url(self.target.login_url),
+                "exchange_url": public_url(self.target.exchange_url)}
+
+    def _stored_session(self) -> dict[str, t.Any]:
+        """The stored session for this user, IdP and consumer: this product's, or the other
+        product's when both are the same service provider (one login served both)."""
+        state = self.load_state()
+        others = sorted(k for k in state if k.startswith(f"{self.name}:") and k != self.section)
+        for section in (self.section, *others):
+            stored = (state.get(section) or {}).get("session") or {}
+            if stored.get("cookies") and all(
+                    stored.get(k) == v for k, v in self._session_owner().items()):
+                return stored
+        return {}
+
+    def _restore_session(self, session: requests.Session) -> bool:
+        """Put the product session stored by an earlier run back in the jar, if it is ours."""
+        stored = self._stored_session()
+        if not stored:
+            return False
+        now = time.time()
+        cookies = [c for c in stored.get("cookies") or [] if not c.get("expires")
+                   or c["expires"] > now]
+        for c in cookies:
+            session.cookies.set_cookie(requests.cookies.create_cookie(
+                c["name"], c["value"], domain=c["domain"], path=c["path"],
+                secure=c["secure"], expires=c.get("expires")))
+        if cookies:
+            LOGGER.info("%s: using the %s session stored by an earlier run", self.name,
+                        self.product)
+        return bool(cookies)
 
     def _key(self) -> tuple[t.Any, ...]:
         # One tap run builds both products' schemes from the same Settings object.
@@ -373,9 +442,12 @@ class SamlSchemeAuth(SchemeAuth):
         flow = self.login_flow()
         result = drive(flow, session, scheme=self.name,
                        timeout=min(self.settings.request_timeout, 120.0))
-        self.after_login(result)
         host = origin(self.target.exchange_url)[1]
         jar = [c for c in session.cookies if _cookie_for(c.domain, host)]
+        stored = {**self._session_owner(), "cookies": [
+            {"name": c.name, "value": c.value, "domain": c.domain, "path": c.path,
+             "secure": c.secure, "expires": c.expires} for c in jar]}
+        self._save_state({**self.state_after_login(result), "session": stored})
         with self._shared_lock:
             gen = self._shared.get(self._key(), (0, [], None))[0] + 1
             self._shared[self._key()] = (gen, jar, self.settings)  # settings kept: id() stays unique
@@ -390,7 +462,8 @@ class SamlSchemeAuth(SchemeAuth):
             for cookie in shared[1]:
                 session.cookies.set_cookie(cookie)
             return
-        self._login(session)
+        if not self._restore_session(session):
+            self._login(session)
 
     def renew(self, session: requests.Session, response: requests.Response) -> bool:
         """On a 401 or a login redirect: one fresh login, then retry the request."""
@@ -414,6 +487,11 @@ class SamlSchemeAuth(SchemeAuth):
             self._login(session)
 
     def status(self) -> dict[str, t.Any]:
-        """Scheme, product and where it logs in (URLs without their query)."""
+        """Scheme, product, where it logs in (URLs without their query), what is stored."""
+        try:
+            stored = bool(self._stored_session())
+        except LoginError:
+            stored = False
         return {**super().status(), "sso_login_url": public_url(self.target.login_url),
-                "sso_exchange_url": public_url(self.target.exchange_url)}
+                "sso_exchange_url": public_url(self.target.exchange_url),
+                "session_stored": stored, "stored_state": stored}
