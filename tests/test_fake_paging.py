@@ -216,10 +216,13 @@ CQL = 'type = page and lastmodified >= "2022-01-01 00:00" order by lastmodified 
 @pytest.mark.parametrize("size", [1, 7, 25])
 def test_confluence_cloud_cql_search_cursor(cloud: FakeAtlassian, endpoint: str, size: int) -> None:
     s = session(cloud)
-    got = walk_v1(cloud, s, f"{endpoint}?limit={size}&cql={requests.utils.quote(CQL)}")
-    ids = [(r["content"] if endpoint.endswith("/search") and "content" in r else r)["id"] for r in got]
+    expand = "content.version" if endpoint == "/rest/api/search" else "version"
+    got = walk_v1(cloud, s, f"{endpoint}?limit={size}&expand={expand}&cql={requests.utils.quote(CQL)}")
+    ids = [(r["content"] if endpoint == "/rest/api/search" else r)["id"] for r in got]
     expected = sorted(cloud.data.pages(), key=lambda p: (p.modified, int(p.id)))
     assert_exact(ids, [p.id for p in expected])
+    versions = [(r["content"] if endpoint == "/rest/api/search" else r)["version"]["number"] for r in got]
+    assert versions == [p.version for p in expected]
 
 
 @pytest.mark.parametrize("size", [1, 7, 50])

@@ -10,6 +10,7 @@ Server/DC: `/rest/api/space`, `/rest/api/content`, `/rest/api/content/search` (s
 from __future__ import annotations
 
 import re
+import zlib
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -98,13 +99,14 @@ class Confluence:
         limit = int_arg(req, "limit", default, err, lo=1, hi=hi)
         start = 0
         token = req.arg("cursor")
+        qhash = zlib.crc32(qkey.encode())  # keeps cursors short when the query has 250 ids
         if token:
             state = decode_cursor(token, err)
-            if state.get("k") != qkey:
+            if state.get("k") != qhash:
                 raise err("Cursor does not belong to this request.")
             start = int(state.get("o", 0))
         page = hits[start:start + limit]
-        nxt = encode_cursor(k=qkey, o=start + limit) if start + limit < len(hits) else None
+        nxt = encode_cursor(k=qhash, o=start + limit) if start + limit < len(hits) else None
         return page, nxt, limit
 
     # ----------------------------------------------------------------- v2 (Cloud)
@@ -196,8 +198,10 @@ class Confluence:
     def v1_search(self, req: FakeRequest) -> FakeResponse:
         """`/rest/api/search` (SearchResult wrappers) and `/rest/api/content/search` (content)."""
         s = self.store
-        expand = self.v1_expand(req)
         wrapped = req.path.endswith("/rest/api/search")
+        expand = self.v1_expand(req)
+        if wrapped:  # /rest/api/search expands the wrapped content as `content.version` etc.
+            expand = {e.removeprefix("content.") for e in expand}
         hits = self.cql_hits(req)
         cap = self.search_limit_cap(expand)
         params = {k: v for k, v in (("cql", req.arg("cql")), ("expand", req.arg("expand"))) if v}
