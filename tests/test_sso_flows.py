@@ -440,3 +440,33 @@ def test_character_references_in_the_form_are_decoded():
             f'<input name="SAMLResponse" type="hidden" value="{encoded}"/></form></body></html>')
     form = parse_saml_form("okta", "form", answer(200, LOGIN, page.encode()))
     assert form.fields["SAMLResponse"] == saml and form.action == EXCHANGE
+
+
+def _response(status: int, url: str, location: str | None = None, history: bool = False):
+    import requests
+
+    r = requests.Response()
+    r.status_code, r.url = status, url
+    if location:
+        r.headers["Location"] = location
+    if history:
+        r.history = [_response(302, "https://jira.example.com/rest/api/2/search")]
+    return r
+
+
+@pytest.mark.parametrize(("response", "expected"), [
+    (_response(401, "https://jira.example.com/rest/api/2/search"), True),
+    (_response(302, "https://jira.example.com/rest/api/2/search",
+               "https://jira.example.com/login.jsp?os_destination=x"), True),
+    (_response(302, "https://jira.example.com/x", "https://idp.example.com/crowd/console/"
+               "secure/saml/sso.action"), True),
+    (_response(200, "https://jira.example.com/login.jsp", history=True), True),
+    (_response(200, "https://jira.example.com/login.jsp"), False),  # asked for, not redirected
+    (_response(302, "https://jira.example.com/x", "https://jira.example.com/browse/X-1"), False),
+    (_response(403, "https://jira.example.com/rest/api/2/search"), False),
+    (_response(404, "https://jira.example.com/rest/api/2/search"), False),
+])
+def test_what_counts_as_a_refused_session(response, expected):
+    from tap_atlassian.auth.saml import is_rejection
+
+    assert is_rejection(response) is expected
