@@ -246,3 +246,19 @@ def test_server_search_caps(server: FakeAtlassian) -> None:
     assert s.get(url, params={"cql": "type=page", "limit": 500, "expand": "body.storage"}, timeout=10).json()["limit"] == 50
     assert s.get(url, params={"cql": "type=page", "limit": 500, "expand": "version"}, timeout=10).json()["limit"] == 200
     assert s.get(url, params={"cql": "type=page", "limit": 5000}, timeout=10).json()["limit"] == 1000
+
+
+def test_confserver_95396_quirk_keeps_next_past_the_end(server: FakeAtlassian) -> None:
+    s = session(server)
+    server.control.quirk("confserver-95396")
+    key = server.data.spaces[0]["key"]
+    total = len(server.data.pages([key]))
+    url = f"{server.confluence_url}/rest/api/content?type=page&spaceKey={key}&limit=10&start={total - 3}"
+    last = s.get(url, timeout=10).json()
+    assert last["size"] == 3 and "next" in last["_links"]  # the bug: a next link on the last page
+    after = s.get(server.confluence_url + last["_links"]["next"], timeout=10).json()
+    assert after["results"] == [] and "next" in after["_links"]
+    server.control.quirk("confserver-95396", on=False)
+    assert "next" not in s.get(url, timeout=10).json()["_links"]
+    with pytest.raises(ValueError, match="quirk must be one of"):
+        server.control.quirk("nope")

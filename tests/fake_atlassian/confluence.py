@@ -53,6 +53,11 @@ class Confluence:
     def base(self) -> str:
         return self.store.confluence_url
 
+    @property
+    def endless_next(self) -> bool:
+        """DC bug CONFSERVER-95396 (opt-in quirk): `_links.next` keeps coming past the end."""
+        return not self.cloud and "confserver-95396" in self.fake.quirks
+
     def _render_v2(self, idx: int, version: int, body_format: str | None, single: bool = False) -> bytes:
         page = self.pb.v2_page(idx, body_format)
         if single:  # GET /pages/{id} adds the site base to _links
@@ -214,7 +219,7 @@ class Confluence:
             start = int_arg(req, "start", 0, err, lo=0)
             limit = int_arg(req, "limit", 25, err, lo=1, hi=cap)
             page = hits[start:start + limit]
-            nxt = "" if start + limit < len(hits) else None
+            nxt = "" if start + limit < len(hits) or self.endless_next else None
         results = []
         for i in page:
             content = self.pb.v1_content(i, expand)
@@ -266,7 +271,7 @@ class Confluence:
         results = [render(v) for v in page] if render else page
         links = {"base": self.base, "context": self.fake.confluence_context,
                  "self": self.base + path + ("?" + urlencode(params) if params else "")}
-        if start + limit < len(values) and limit:
+        if limit and (start + limit < len(values) or self.endless_next):
             links["next"] = f"{path}?" + urlencode({**params, "limit": limit, "start": start + limit})
         if start > 0:
             links["prev"] = f"{path}?" + urlencode({**params, "limit": limit, "start": max(0, start - limit)})

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from .http import FakeRequest
     from .site import FakeAtlassian
 
+QUIRKS = ("confserver-95396",)
+
 
 class Control:
     def __init__(self, fake: FakeAtlassian) -> None:
@@ -58,6 +60,13 @@ class Control:
 
     def set_latency(self, ms: int) -> None:
         self.fake.latency_ms = ms
+
+    def quirk(self, name: str, on: bool = True) -> None:
+        """Turn a known Atlassian bug on or off. "confserver-95396": Confluence DC offset
+        listings keep `_links.next` after the last page (then answer empty pages)."""
+        if name not in QUIRKS:
+            raise ValueError(f"quirk must be one of {QUIRKS}")
+        (self.fake.quirks.add if on else self.fake.quirks.discard)(name)
 
     # ----------------------------------------------------------------- sessions / credentials
     def expire_sessions(self) -> int:
@@ -126,6 +135,7 @@ class Control:
             "latency": lambda: (self.set_latency(int(b["ms"])), {"ok": True})[1],
             "expire-sessions": lambda: {"expired": self.expire_sessions()},
             "revoke": lambda: (self.revoke(b["kind"]), {"ok": True})[1],
+            "quirk": lambda: (self.quirk(b["name"], bool(b.get("on", True))), {"ok": True})[1],
             "restore": lambda: (self.restore(b.get("kind")), {"ok": True})[1],
         }
         action = actions.get(name)

@@ -77,6 +77,7 @@ class FakeAtlassian:
         self.log = RequestLog()
         self.faults = Faults()
         self.latency_ms = latency_ms
+        self.quirks: set[str] = set()  # opt-in known Atlassian bugs, see Control.quirk
         self.routes: list[Route] = []
         self.authenticators: list[Authenticator] = []
         self.sessions: dict[str, Identity] = {}  # JSESSIONID value -> identity (SSO modules)
