@@ -197,3 +197,22 @@ def test_touch_bumps_page_version_and_v2_modified_date(fake_cloud: FakeAtlassian
     assert got["version"]["createdAt"] == "2024-07-01T12:00:30.000Z"
     newest = s.get(f"{fake_cloud.confluence_url}/api/v2/pages?sort=-modified-date&limit=1", timeout=10).json()
     assert newest["results"][0]["id"] == page.id
+
+
+def test_search_index_lag_hides_fresh_writes_from_jql_and_cql_only(fake: FakeAtlassian) -> None:
+    s = session(fake)
+    fake.control.set_index_lag(600)
+    ref = fake.control.touch("issue", "SDC-4")  # written now: not in the search index yet
+    old = fake.control.touch("issue", "SDC-5", at=INSTANT)  # an old `updated`, but written now too
+    added = fake.control.add("issue", "SDC")
+    hits = jql_ids(fake, "project = SDC")
+    assert not {ref["id"], old["id"], added["id"]} & set(hits)
+    assert len(hits) == len(fake.data.issues(["SDC"])) - 3
+    api = "3" if fake.flavour == "cloud" else "2"
+    assert s.get(f"{fake.url}/rest/api/{api}/issue/SDC-4", timeout=10).status_code == 200  # direct reads see it
+    page = fake.data.pages(["ENG"])[1]
+    fake.control.touch("page", page.id)
+    assert page.id not in cql_ids(fake, 'type = page and space = "ENG"')
+    fake.control.set_index_lag(0)
+    assert {ref["id"], old["id"], added["id"]} <= set(jql_ids(fake, "project = SDC"))
+    assert page.id in cql_ids(fake, 'type = page and space = "ENG"')

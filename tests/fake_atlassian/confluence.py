@@ -192,7 +192,9 @@ class Confluence:
             return ("page" in q.types and (sp_idx is None or spaces_col[i] in sp_idx)
                     and all(ops[op](cols[f][i], v) for f, op, v in q.ranges))
 
-        return self.sorted_pages(("cql", q.cache_key()), keep, q.order or [("id", True)])
+        hits = self.sorted_pages(("cql", q.cache_key()), keep, q.order or [("id", True)])
+        hidden = s.unindexed(s.page_writes, self.fake.index_lag_ms)
+        return [i for i in hits if i not in hidden] if hidden else hits
 
     def search_limit_cap(self, expand: set[str]) -> int:
         """DC KB caps: body expansion 50, other expansions 200, none 1000."""

@@ -61,6 +61,11 @@ class Control:
     def set_latency(self, ms: int) -> None:
         self.fake.latency_ms = ms
 
+    def set_index_lag(self, seconds: float) -> None:
+        """Search indexes lag behind writes: JQL and CQL searches do not see an issue or page
+        touched/added less than `seconds` ago (direct reads, v2 listings and JSM do)."""
+        self.fake.index_lag_ms = int(seconds * 1000)
+
     def quirk(self, name: str, on: bool = True) -> None:
         """Turn a known Atlassian bug on or off. "confserver-95396": Confluence DC offset
         listings keep `_links.next` after the last page (then answer empty pages)."""
@@ -133,6 +138,7 @@ class Control:
             self.inject(b["path"], str(b["kind"]), b.get("times", 1), method=b.get("method"),
                         retry_after=b.get("retry_after", 1), ms=int(b.get("ms", 0))).__dict__,
             "latency": lambda: (self.set_latency(int(b["ms"])), {"ok": True})[1],
+            "index-lag": lambda: (self.set_index_lag(float(b["seconds"])), {"ok": True})[1],
             "expire-sessions": lambda: {"expired": self.expire_sessions()},
             "revoke": lambda: (self.revoke(b["kind"]), {"ok": True})[1],
             "quirk": lambda: (self.quirk(b["name"], bool(b.get("on", True))), {"ok": True})[1],

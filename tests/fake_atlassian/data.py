@@ -102,6 +102,8 @@ class Store:
         self.counts = counts
         self.lock = threading.RLock()
         self.generation = 0  # bumped by every mutation: query caches key on it
+        self.issue_writes: dict[int, int] = {}  # idx -> wall-clock ms of its last write (search lag)
+        self.page_writes: dict[int, int] = {}
         self.jira_url = ""  # set by the site once bound (objects carry absolute self links)
         self.confluence_url = ""
         self._build_users(counts["users"])
@@ -308,6 +310,14 @@ class Store:
         choices = range(self._p_space[idx], idx, ns)
         return rng_for(self.seed, "parent", idx).choice(choices)
 
+    def unindexed(self, writes: dict[int, int], lag_ms: int) -> set[int]:
+        """Objects written less than `lag_ms` ago: a search index would not show them yet."""
+        if not lag_ms or not writes:
+            return set()
+        cutoff = now_ms() - lag_ms
+        with self.lock:
+            return {i for i, w in writes.items() if w > cutoff}
+
     # ----------------------------------------------------------------- mutations
     def _bump(self) -> None:
         self.generation += 1
@@ -319,6 +329,7 @@ class Store:
                 raise KeyError(f"no issue {id_or_key}")
             self._i_updated[idx] = now_ms() if at is None else parse_instant(at)
             self._i_ver[idx] += 1
+            self.issue_writes[idx] = now_ms()
             self._bump()
             return self._ref(idx)
 
@@ -334,6 +345,7 @@ class Store:
             self._i_updated.append(ts)
             self._i_ver.append(0)
             self._extra_keys[self.issue_key(idx)] = idx
+            self.issue_writes[idx] = now_ms()
             self._bump()
             return self._ref(idx)
 
@@ -353,6 +365,7 @@ class Store:
                 raise KeyError(f"no page {page_id}")
             self._p_modified[idx] = now_ms() if at is None else parse_instant(at)
             self._p_version[idx] += 1
+            self.page_writes[idx] = now_ms()
             self._bump()
             return self._pref(idx)
 
@@ -365,6 +378,7 @@ class Store:
             self._p_created.append(ts)
             self._p_modified.append(ts)
             self._p_version.append(1)
+            self.page_writes[idx] = now_ms()
             self._bump()
             return self._pref(idx)
 

@@ -83,7 +83,9 @@ class Jira:
         if require_bounded and not q.bounded:
             raise jql.jql_error("Unbounded JQL queries are not allowed here. Please add a search "
                                 "restriction to your query.")
-        return self.views.get(q.cache_key(), s.generation, lambda: self._evaluate(q))
+        hits = self.views.get(q.cache_key(), s.generation, lambda: self._evaluate(q))
+        hidden = s.unindexed(s.issue_writes, self.fake.index_lag_ms)
+        return [i for i in hits if i not in hidden] if hidden else hits
 
     def _evaluate(self, q: jql.Query) -> list[int]:
         s = self.store

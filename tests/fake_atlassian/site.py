@@ -78,6 +78,7 @@ class FakeAtlassian:
         self.faults = Faults()
         self.latency_ms = latency_ms
         self.quirks: set[str] = set()  # opt-in known Atlassian bugs, see Control.quirk
+        self.index_lag_ms = 0  # JQL/CQL searches miss objects written less than this ago
         self.routes: list[Route] = []
         self.authenticators: list[Authenticator] = []
         self.sessions: dict[str, Identity] = {}  # JSESSIONID value -> identity (SSO modules)
