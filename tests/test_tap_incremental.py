@@ -141,3 +141,18 @@ def test_server_offsets_shifting_mid_run_lose_nothing(fake_factory, stream: str)
     got = [str(r[key]) for r in run.records[stream]]
     want = {r.id for r in (fake.data.issues() if kind == "issue" else fake.data.pages())}
     assert set(got) == want and len(got) == len(want)
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_start_date_bounds_the_first_run(fake_factory, flavour: str) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour=flavour, seed=6, size="small")
+    streams = ["jira_issues", "confluence_pages", "jsm_requests"]
+    config, catalog = only(fake, streams)
+    full = run_tap(config, catalog=catalog)
+    start = sorted(r["updated"] for r in full.records["jira_issues"])[30]
+    run = run_tap({**config, "start_date": start}, catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    for stream in streams:
+        _kind, key, rk = STREAM_KEYS[stream]
+        want = {str(r[key]) for r in full.records[stream] if ts(r[rk]) >= ts(start)}
+        assert {str(r[key]) for r in run.records.get(stream, [])} == want, stream
