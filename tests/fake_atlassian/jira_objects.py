@@ -8,6 +8,7 @@ users carry `name`/`key` instead of `accountId`.
 from __future__ import annotations
 
 import zlib
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from .data import BASE_MS, DAY_MS, rng_for, words
@@ -152,17 +153,24 @@ def rich(paragraphs: list[str], api: str) -> Any:
     return adf(paragraphs) if api == "3" else "\n\n".join(paragraphs)
 
 
+# The small shared objects below are cached: issues reference the same (never mutated) dicts.
 def _option(num: int, rng: random.Random, base: str) -> dict:
-    i = rng.randrange(len(OPTIONS))
+    return _option_json(num, rng.randrange(len(OPTIONS)), base)
+
+
+@lru_cache(maxsize=8192)
+def _option_json(num: int, i: int, base: str) -> dict:
     return {"self": f"{base}/rest/api/2/customFieldOption/{num * 100 + i}", "value": OPTIONS[i],
             "id": str(num * 100 + i)}
 
 
+@lru_cache(maxsize=4096)
 def _version(base: str, n: int) -> dict:
     return {"self": f"{base}/rest/api/2/version/{10000 + n}", "id": str(10000 + n),
             "name": f"{n // 10 + 1}.{n % 10}", "archived": False, "released": n % 3 == 0}
 
 
+@lru_cache(maxsize=1024)
 def _group(base: str, name: str) -> dict:
     return {"name": name, "groupId": f"{zlib.crc32(name.encode()):08x}-0000-4000-8000-000000000000",
             "self": f"{base}/rest/api/2/group?groupname={name}"}
@@ -174,6 +182,7 @@ class IssueBuilder:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._user_cache: dict[int, dict] = {}
+        self._project_cache: dict[tuple, dict] = {}
 
     def user(self, i: int) -> dict:
         """The (shared, never mutated) user JSON of users[i]."""
@@ -184,6 +193,13 @@ class IssueBuilder:
         return u
 
     def project_json(self, p: dict, base: str, api: str) -> dict:
+        key = (p["idx"], base, api)
+        if key not in self._project_cache:
+            self._project_cache[key] = self._project_json(p, base, api)
+        return self._project_cache[key]
+
+    @staticmethod
+    def _project_json(p: dict, base: str, api: str) -> dict:
         return {"self": f"{base}/rest/api/{api}/project/{p['id']}", "id": p["id"], "key": p["key"],
                 "name": p["name"], "projectTypeKey": p["type"], "simplified": False,
                 "avatarUrls": {s: f"{base}/rest/api/{api}/universal_avatar/view/type/project/avatar/10400?size={s}"
