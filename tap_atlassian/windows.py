@@ -91,6 +91,21 @@ class Window:
         local = instant.astimezone(self.tz or UTC)
         return local.strftime("%Y-%m-%d %H:%M")
 
+    def lower_literal(self, instant: dt.datetime) -> str:
+        """A lower bound's literal, safe in a repeated local hour (autumn clock change).
+
+        A wall time that occurs twice may be read as its later occurrence; when the instant
+        is the earlier one, the literal is moved back by the offset change, so the server's
+        reading is never after the intended instant.
+        """
+        if self.tz is not None:
+            local = instant.astimezone(self.tz)
+            other = local.replace(fold=1 - local.fold)
+            gap = (local.utcoffset() or dt.timedelta()) - (other.utcoffset() or dt.timedelta())
+            if local.fold == 0 and gap > dt.timedelta(0):
+                instant -= gap
+        return self.literal(instant)
+
     def upper_literal(self) -> str:
         """The upper bound; without a zone widened so that no zone can cut it short."""
         upper = self.upper if self.tz else self.upper + UNKNOWN_ZONE_WIDENING

@@ -125,7 +125,7 @@ class ConfluencePagesStream(ConfluenceStream):
     def _cql(self, window: Window, lower: dt.datetime | None) -> str:
         parts = ["type = page"]
         if lower is not None:
-            parts.append(f'lastmodified >= "{window.literal(lower)}"')
+            parts.append(f'lastmodified >= "{window.lower_literal(lower)}"')
         parts.append(f'lastmodified <= "{window.upper_literal()}"')
         if self.settings.space_keys:
             parts.append(f"space in ({quote_list(self.settings.space_keys)})")

@@ -56,7 +56,7 @@ class JqlSearch:
         """The JQL of one query."""
         parts = list(self.clauses)
         if lower is not None:
-            parts.append(f'updated >= "{self.window.literal(lower)}"')
+            parts.append(f'updated >= "{self.window.lower_literal(lower)}"')
         parts.append(f'updated <= "{self.window.upper_literal()}"')
         return " AND ".join(parts) + self.order
 
