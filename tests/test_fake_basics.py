@@ -90,3 +90,18 @@ def test_same_seed_same_data_other_seed_other_data() -> None:
     c = FakeAtlassian(seed=4)
     assert [i.updated for i in a.data.issues()] == [i.updated for i in b.data.issues()]
     assert [i.updated for i in a.data.issues()] != [i.updated for i in c.data.issues()]
+
+
+def test_stop_hangs_up_on_keep_alive_clients() -> None:
+    import threading
+
+    before = set(threading.enumerate())
+    fake = FakeAtlassian().start()
+    s = fake.client()
+    assert s.get(fake.url + "/rest/api/3/myself", timeout=5).status_code == 200  # connection kept alive
+    started = set(threading.enumerate()) - before
+    assert len(started) >= 2  # the listener and the keep-alive connection's handler
+    fake.stop()
+    for t in started:
+        t.join(timeout=5)
+    assert [t for t in started if t.is_alive()] == []

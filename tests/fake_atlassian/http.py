@@ -6,6 +6,7 @@ Nothing Atlassian-specific lives here; `site.py` routes, authenticates and logs.
 from __future__ import annotations
 
 import socket
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
@@ -195,7 +196,36 @@ class _Server(ThreadingHTTPServer):
 
     def server_bind(self) -> None:
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.open_connections: set[socket.socket] = set()
+        self.conn_lock = threading.Lock()
         super().server_bind()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.conn_lock:
+            self.open_connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self.conn_lock:
+            self.open_connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        """Hang up on keep-alive clients so their handler threads end with the server."""
+        with self.conn_lock:
+            conns = list(self.open_connections)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hangs up mid-answer (e.g. after a truncated body) is not an error."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class Listener:
@@ -222,4 +252,5 @@ class Listener:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.server.close_connections()
         self.thread.join(timeout=5)
