@@ -291,16 +291,15 @@ class AtlassianStream(Stream):
     def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
         """The SDK's record path without its per-record recursive selection walk.
 
-        When every property is selected (the usual case) only top-level keys outside the
-        schema are dropped; otherwise the SDK's own deselection runs.
+        Top-level keys outside the schema are dropped; the SDK's recursive deselection runs
+        only when some property is deselected (not the usual case).
         """
         if self._selection_fast_path is None:
             self._selection_fast_path = all(self.mask.values())
             self._schema_keys = frozenset(self.schema.get("properties", {}))
-        if self._selection_fast_path:
-            for key in [k for k in record if k not in self._schema_keys]:
-                del record[key]
-        else:
+        for key in [k for k in record if k not in self._schema_keys]:
+            del record[key]
+        if not self._selection_fast_path:
             pop_deselected_record_properties(record, self.schema, self.mask)
         for stream_map in self.stream_maps:
             mapped = stream_map.transform(record)
