@@ -156,3 +156,31 @@ def test_start_date_bounds_the_first_run(fake_factory, flavour: str) -> None:  #
         _kind, key, rk = STREAM_KEYS[stream]
         want = {str(r[key]) for r in full.records[stream] if ts(r[rk]) >= ts(start)}
         assert {str(r[key]) for r in run.records.get(stream, [])} == want, stream
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_user_without_a_time_zone_still_misses_nothing(fake_factory, flavour: str) -> None:  # noqa: ANN001
+    """A /myself answer without timeZone: the window is widened by 14 h and filtered by UTC."""
+    from tests.fake_atlassian import FakeResponse  # noqa: PLC0415
+
+    fake = fake_factory(flavour=flavour, seed=5, size="small", jira_tz="Etc/GMT+8")
+    api = "3" if flavour == "cloud" else "2"
+    original = fake._find(type("R", (), {"method": "GET", "host": "main", "path": f"/rest/api/{api}/myself"})())  # noqa: SLF001
+
+    def no_zone(req):  # noqa: ANN001, ANN202
+        body = json.loads(original.handler(req).payload())
+        body.pop("timeZone", None)
+        return FakeResponse(json=body)
+
+    fake.route("GET", f"/rest/api/{api}/myself", no_zone, product="jira")
+    config, catalog = only(fake, ["jira_issues"], page_size=9)
+    first = run_tap(config, catalog=catalog)
+    assert first.returncode == 0, first.last_stderr_line
+    bookmark = ts(first.last_state["bookmarks"]["jira_issues"]["replication_key_value"])
+    older = [r["id"] for r in first.records["jira_issues"] if ts(r["updated"]) < bookmark]
+    fake.control.touch("issue", older[0], at=iso(bookmark + dt.timedelta(minutes=1)))
+    second = run_tap(config, catalog=catalog, state=first.last_state)
+    assert second.returncode == 0, second.last_stderr_line
+    got = {r["id"] for r in second.records.get("jira_issues", [])}
+    boundary = {r["id"] for r in first.records["jira_issues"] if ts(r["updated"]) == bookmark}
+    assert older[0] in got and got - {older[0]} <= boundary
