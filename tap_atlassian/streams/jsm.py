@@ -14,6 +14,7 @@ import typing as t
 
 from tap_atlassian.client import AccessError
 from tap_atlassian.pagination import IsLastPagePaginator
+from tap_atlassian.schemas import schema
 from tap_atlassian.streams.jira import JiraIssuesStream, JiraStream, JqlSearch, quote_list
 from tap_atlassian.windows import format_utc
 
@@ -77,8 +78,6 @@ class RequestsStream(JiraIssuesStream):
     @classmethod
     def discover_schema(cls, tap: t.Any) -> dict[str, t.Any]:  # noqa: ANN401, ARG003
         """Static schema (``requestFieldValues`` as the API gives them)."""
-        from tap_atlassian.schemas import schema  # noqa: PLC0415
-
         return schema(cls.name)
 
     def jql_clauses(self) -> list[str]:
