@@ -120,6 +120,12 @@ def test_jira_field_values_match_field_metadata(cloud: FakeAtlassian) -> None:
 def test_confluence_v2_every_page_every_body_format(cloud: FakeAtlassian) -> None:
     s = session(cloud)
     conforms("confluence", get(s, cloud.confluence_url + "/api/v2/spaces", limit=250), "/spaces")
+    for dfmt in ("plain", "view"):
+        spaces = get(s, cloud.confluence_url + "/api/v2/spaces", limit=2, **{"description-format": dfmt,
+                                                                             "include-icon": "true"})
+        assert spaces["results"][0]["description"][dfmt]["value"] and spaces["results"][0]["icon"]["path"]
+        assert "description-format" in spaces["_links"]["next"]
+        conforms("confluence", spaces, "/spaces")
     for fmt in ("storage", "atlas_doc_format", None):
         url: str | None = cloud.confluence_url + "/api/v2/pages?limit=250&sort=modified-date" + (
             f"&body-format={fmt}" if fmt else "")

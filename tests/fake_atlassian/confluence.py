@@ -126,11 +126,15 @@ class Confluence:
         spaces.sort(key=lambda sp: int(sp["id"]) if field_ == "id" else sp[field_], reverse=sort.startswith("-"))
         qkey = f"spaces|{sorted(ids)}|{sorted(keys)}|{sort}"
         page, nxt, limit = self.cursor_slice(req, spaces, 25, qkey)
+        dfmt, icon = req.arg("description-format"), req.arg("include-icon")
+        if dfmt not in (None, "plain", "view"):
+            raise v2_error(400, f"Invalid description-format '{dfmt}'")
         params = {k: v for k, v in (("ids", ",".join(sorted(ids))), ("keys", ",".join(sorted(keys))),
-                                    ("sort", req.arg("sort"))) if v}
+                                    ("sort", req.arg("sort")), ("description-format", dfmt),
+                                    ("include-icon", icon)) if v}
         params["limit"] = str(limit)
-        return self.v2_page_response(req, "/api/v2/spaces", [orjson.dumps(self.pb.v2_space(sp)) for sp in page],
-                                     nxt, params)
+        items = [orjson.dumps(self.pb.v2_space(sp, dfmt, icon == "true")) for sp in page]
+        return self.v2_page_response(req, "/api/v2/spaces", items, nxt, params)
 
     def v2_pages(self, req: FakeRequest) -> FakeResponse:
         s = self.store

@@ -41,12 +41,23 @@ class PageBuilder:
         return s.users[rng_for(s.seed, salt, idx).randrange(len(s.users))]
 
     # ----------------------------------------------------------------- v2
-    def v2_space(self, sp: dict) -> dict:
+    def v2_space(self, sp: dict, description_format: str | None = None, icon: bool = False) -> dict:
+        """`SpaceBulk`; `description` and `icon` only when asked for (`description-format`,
+        `include-icon`), as the v2 API does."""
         s = self.store
-        return {"id": sp["id"], "key": sp["key"], "name": sp["name"], "type": "global", "status": "current",
-                "authorId": s.users[sp["idx"] % len(s.users)]["account_id"], "createdAt": iso_z(sp["created"]),
-                "homepageId": s.page_id(sp["homepage_idx"]), "currentActiveAlias": sp["key"],
-                "_links": {"webui": f"/spaces/{sp['key']}"}}
+        d: dict[str, Any] = {
+            "id": sp["id"], "key": sp["key"], "name": sp["name"], "type": "global", "status": "current",
+            "authorId": s.users[sp["idx"] % len(s.users)]["account_id"], "createdAt": iso_z(sp["created"]),
+            "homepageId": s.page_id(sp["homepage_idx"]), "currentActiveAlias": sp["key"]}
+        if description_format in ("plain", "view"):
+            text = f"The {sp['name']} space."
+            d["description"] = {description_format: {
+                "representation": description_format, "value": text if description_format == "plain" else f"<p>{text}</p>"}}
+        if icon:
+            d["icon"] = {"path": "/wiki/download/attachments/{0}/{0}.png".format(sp["id"]),
+                         "apiDownloadLink": f"/wiki/rest/api/space/{sp['key']}/icon"}
+        d["_links"] = {"webui": f"/spaces/{sp['key']}"}
+        return d
 
     def v2_page(self, idx: int, body_format: str | None) -> dict:
         s = self.store
