@@ -262,3 +262,25 @@ def test_confserver_95396_quirk_keeps_next_past_the_end(server: FakeAtlassian) -
     assert "next" not in s.get(url, timeout=10).json()["_links"]
     with pytest.raises(ValueError, match="quirk must be one of"):
         server.control.quirk("nope")
+
+
+@pytest.mark.parametrize("size", [1, 7, 200])
+def test_confluence_dc_content_scan_cursor(server: FakeAtlassian, size: int) -> None:
+    s = session(server)
+    key = server.data.spaces[2]["key"]
+    got = walk_v1_cursor(server, s, f"/rest/api/content/scan?spaceKey={key}&limit={size}&expand=version")
+    assert_exact([c["id"] for c in got], [p.id for p in server.data.pages([key])])
+    every = walk_v1_cursor(server, s, f"/rest/api/content/scan?limit={size}")
+    assert_exact([c["id"] for c in every], [p.id for p in server.data.pages()])
+
+
+def walk_v1_cursor(fake: FakeAtlassian, s: requests.Session, path: str) -> list[dict]:
+    results: list[dict] = []
+    url: str | None = fake.confluence_url + path
+    while url:
+        body = s.get(url, timeout=10).json()
+        assert "start" not in body  # cursor paging, no offsets
+        results += body["results"]
+        nxt = body["_links"].get("next")
+        url = body["_links"]["base"] + nxt if nxt else None
+    return results

@@ -92,6 +92,9 @@ def test_jira_other_endpoints(cloud: FakeAtlassian) -> None:
     conforms("jira", get(s, cloud.url + "/rest/api/3/myself"), "/rest/api/3/myself")
     conforms("jira", requests.get(cloud.url + "/rest/api/3/serverInfo", timeout=10).json(), "/rest/api/3/serverInfo")
     conforms("jira", get(s, cloud.url + "/rest/api/3/project"), "/rest/api/3/project")
+    count = s.post(cloud.url + "/rest/api/3/search/approximate-count", json={"jql": "project = SDA"}, timeout=10)
+    conforms("jira", count.json(), "/rest/api/3/search/approximate-count", "post")
+    assert count.json() == {"count": len(cloud.data.issues(["SDA"]))}
     for ref in cloud.data.issues()[::20]:
         conforms("jira", get(s, f"{cloud.url}/rest/api/3/issue/{ref.key}"), "/rest/api/3/issue/{issueIdOrKey}")
 

@@ -284,6 +284,26 @@ class Confluence:
         return FakeResponse(json={"results": results, "start": start, "limit": limit, "size": len(results),
                                   "_links": links})
 
+    def v1_scan(self, req: FakeRequest) -> FakeResponse:
+        """DC 7.18+ `GET /rest/api/content/scan`: pages only, cursor paging via `_links.next`."""
+        s = self.store
+        key = req.arg("spaceKey")
+        if key and s.space(key) is None:
+            raise v1_error(404, f"No space with key : {key}")
+        expand = self.v1_expand(req)
+        sp = s.space(key)["idx"] if key else None
+        spaces_col = s.page_columns()[0]
+        hits = self.sorted_pages(("content", sp), lambda i: sp is None or spaces_col[i] == sp, [("id", False)])
+        cap = 100 if any(e.startswith("body") for e in expand) else 200
+        page, nxt, limit = self.cursor_slice(req, hits, 25, f"scan|{key}", hi=cap)
+        params = {k: v for k, v in (("spaceKey", key), ("expand", req.arg("expand"))) if v}
+        links = {"base": self.base, "context": self.fake.confluence_context,
+                 "self": self.base + "/rest/api/content/scan" + ("?" + urlencode(params) if params else "")}
+        if nxt is not None:
+            links["next"] = "/rest/api/content/scan?" + urlencode({**params, "limit": limit, "cursor": nxt})
+        results = [self.pb.v1_content(i, expand) for i in page]
+        return FakeResponse(json={"results": results, "limit": limit, "size": len(results), "_links": links})
+
     def v1_content(self, req: FakeRequest) -> FakeResponse:
         ref = self.store.page_ref(req.params["id"])
         if ref is None:
@@ -315,3 +335,4 @@ def install(fake: FakeAtlassian) -> None:
         add(r"/api/v2/pages/(?P<id>\d+)", c.v2_page)
     else:
         add("/rest/api/content", c.v1_contents)
+        add("/rest/api/content/scan", c.v1_scan)

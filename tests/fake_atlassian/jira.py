@@ -166,6 +166,11 @@ class Jira:
                              "total": len(hits)})
         return FakeResponse(body=head[:-1] + b',"issues":' + items + b"}")
 
+    def approximate_count(self, req: FakeRequest) -> FakeResponse:
+        """Cloud `POST /rest/api/3/search/approximate-count` (bounded JQL) -> {"count"}."""
+        body = req.json() or {}
+        return FakeResponse(json={"count": len(self.run(body.get("jql", ""), require_bounded=True))})
+
     def gone(self, req: FakeRequest) -> FakeResponse:
         return FakeResponse(410, json=GONE)
 
@@ -235,6 +240,8 @@ def install(fake: FakeAtlassian) -> None:
     add("GET", rf"/rest/api/{api}/field", j.fields)
     add("GET", rf"/rest/api/{api}/project", j.projects)
     add("GET", rf"/rest/api/{api}/issue/(?P<key>[^/]+)", j.issue)
+    if fake.flavour == "cloud":
+        add("POST", r"/rest/api/(?:3|2|latest)/search/approximate-count", j.approximate_count)
     for method in ("GET", "POST"):
         if fake.flavour == "cloud":
             add(method, r"/rest/api/(?:3|2|latest)/search/jql", j.search_jql)
