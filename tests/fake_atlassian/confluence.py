@@ -251,20 +251,24 @@ class Confluence:
         return self.offset_page(req, "/rest/api/space", [self.pb.v1_space(sp) for sp in spaces], 25, 500,
                                 {"spaceKey": ",".join(sorted(keys))} if keys else {})
 
-    def v1_contents(self, req: FakeRequest) -> FakeResponse:
+    def space_listing(self, req: FakeRequest) -> tuple[str | None, list[int], set[str], int]:
+        """(spaceKey, page idxs in id order, expand, limit cap) of a v1 content listing."""
         s = self.store
-        ctype = req.arg("type") or "page"
         key = req.arg("spaceKey")
         if key and s.space(key) is None:
             raise v1_error(404, f"No space with key : {key}")
         expand = self.v1_expand(req)
         sp = s.space(key)["idx"] if key else None
         spaces_col = s.page_columns()[0]
-        hits = [] if ctype != "page" else self.sorted_pages(
-            ("content", sp), lambda i: sp is None or spaces_col[i] == sp, [("id", False)])
+        hits = self.sorted_pages(("content", sp), lambda i: sp is None or spaces_col[i] == sp, [("id", False)])
+        return key, hits, expand, 100 if any(e.startswith("body") for e in expand) else 200
+
+    def v1_contents(self, req: FakeRequest) -> FakeResponse:
+        key, hits, expand, cap = self.space_listing(req)
+        if (req.arg("type") or "page") != "page":
+            hits = []  # the fake has no blog posts
         params = {k: v for k, v in (("type", req.arg("type")), ("spaceKey", key),
                                     ("expand", req.arg("expand"))) if v}
-        cap = 100 if any(e.startswith("body") for e in expand) else 200
         return self.offset_page(req, "/rest/api/content", hits, 25, cap, params,
                                 render=lambda i: self.pb.v1_content(i, expand))
 
@@ -286,15 +290,7 @@ class Confluence:
 
     def v1_scan(self, req: FakeRequest) -> FakeResponse:
         """DC 7.18+ `GET /rest/api/content/scan`: pages only, cursor paging via `_links.next`."""
-        s = self.store
-        key = req.arg("spaceKey")
-        if key and s.space(key) is None:
-            raise v1_error(404, f"No space with key : {key}")
-        expand = self.v1_expand(req)
-        sp = s.space(key)["idx"] if key else None
-        spaces_col = s.page_columns()[0]
-        hits = self.sorted_pages(("content", sp), lambda i: sp is None or spaces_col[i] == sp, [("id", False)])
-        cap = 100 if any(e.startswith("body") for e in expand) else 200
+        key, hits, expand, cap = self.space_listing(req)
         page, nxt, limit = self.cursor_slice(req, hits, 25, f"scan|{key}", hi=cap)
         params = {k: v for k, v in (("spaceKey", key), ("expand", req.arg("expand"))) if v}
         links = {"base": self.base, "context": self.fake.confluence_context,
