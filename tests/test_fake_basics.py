@@ -105,3 +105,36 @@ def test_stop_hangs_up_on_keep_alive_clients() -> None:
     for t in started:
         t.join(timeout=5)
     assert [t for t in started if t.is_alive()] == []
+
+
+def test_concurrent_clients_while_data_changes(fake_factory) -> None:  # noqa: ANN001
+    from concurrent.futures import ThreadPoolExecutor
+
+    fake = fake_factory(issues=300, pages=120)
+
+    def walk(n: int) -> int:
+        s = fake.client()
+        seen = 0
+        for _ in range(3):
+            token = None
+            while True:
+                params = {"jql": "updated >= 0 ORDER BY updated ASC", "maxResults": 50, "fields": "summary,updated"}
+                if token:
+                    params["nextPageToken"] = token
+                body = s.get(fake.url + "/rest/api/3/search/jql", params=params, timeout=30).json()
+                seen += len(body["issues"])
+                token = body.get("nextPageToken")
+                if not token:
+                    break
+            assert s.get(fake.confluence_url + "/api/v2/pages?limit=250", timeout=30).status_code == 200
+            assert s.get(fake.url + "/rest/servicedeskapi/request?limit=100", timeout=30).status_code == 200
+        return seen
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(walk, n) for n in range(4)]
+        for i, ref in enumerate(fake.data.issues()[:40]):
+            fake.control.touch("issue", ref.key)
+            fake.control.touch("page", fake.data.pages()[i].id)
+        results = [f.result() for f in futures]
+    assert all(r >= 3 * 250 for r in results)
+    assert {e.status for e in fake.log} == {200}
