@@ -37,7 +37,7 @@ test: install meltano
 
 # Throughput and memory of the jira_issues sync against a bare requests+orjson loop.
 bench: install
-	$(BIN)/python -m benchmarks.throughput
+	$(BIN)/python -m benchmarks.throughput --memory-check $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) $(MELTANO_VENV) .meltano output .pytest_cache build *.egg-info

@@ -5,15 +5,18 @@
 
 The fake Atlassian Cloud site (tests/fake_atlassian) runs in a process of its own with N
 realistic issues (about 15 KB each as `fields=*all` returns them, 20+ custom fields). Then,
-alternating for --rounds rounds, each in a fresh process:
+after one untimed pass of each (the fake caches what it serves), alternating for --rounds
+rounds, each in a fresh process:
 
 1. tap:  `tap-atlassian --config C --catalog K` with only `jira_issues` selected,
          `include_custom_fields: true`, stdout to /dev/null;
 2. bare: `benchmarks/bare_loop.py`, `requests` + `orjson` over the same `/rest/api/3/search/jql`
          pages (`fields=*all`), one JSON line per issue to /dev/null.
 
-For each it prints records/s, wall seconds and peak RSS (the child's `ru_maxrss`), and the
-ratio tap/bare of records/s (best round of each). `--latency-ms 50` adds 50 ms to every
+For each it prints records/s, wall seconds, CPU seconds (user + system of that process
+alone: its own cost, however busy the machine or the fake) and peak RSS (the child's
+`ru_maxrss`), and the ratios tap/bare of records/s and of records per CPU second (best round
+of each). `--latency-ms 50` adds 50 ms to every
 answer of the fake. `--memory-check` also syncs N/10 issues with the tap and compares its
 peak RSS with the run at N (a flat profile: a 10x larger site costs no more memory).
 """
@@ -21,10 +24,12 @@ peak RSS with the run at N (a flat profile: a 10x larger site costs no more memo
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import multiprocessing as mp
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -42,6 +47,12 @@ def _serve(issues: int, latency_ms: int, conn: t.Any) -> None:
     from tests.fake_atlassian import FakeAtlassian
 
     with FakeAtlassian(flavour="cloud", seed=7, size="small", issues=issues, latency_ms=latency_ms) as fake:
+        # The fake keeps the JSON of the last 4,096 issues it rendered; past that it renders
+        # again on every pass and becomes the bottleneck of both contenders. Keep them all
+        # (about 20 KB each) so that after the warm-up pass the fake only copies bytes.
+        jira = getattr(fake, "jira", None)
+        if jira is not None and hasattr(jira, "_render"):
+            jira._issue_bytes = functools.lru_cache(maxsize=None)(jira._render)
         conn.send({"url": fake.url, "credentials": fake.credentials, "issues": fake.data.issue_count()})
         conn.recv()
 
@@ -72,11 +83,17 @@ class Run(t.NamedTuple):
     name: str
     records: int
     wall: float
+    cpu: float  # the contender's own user + system seconds
     peak_rss_mb: float
 
     @property
     def rate(self) -> float:
         return self.records / self.wall if self.wall else 0.0
+
+    @property
+    def cpu_rate(self) -> float:
+        """Records per CPU second of the contender: its own cost, whatever the server's speed."""
+        return self.records / self.cpu if self.cpu else 0.0
 
 
 def measure(name: str, cmd: list[str], env: dict[str, str] | None = None) -> tuple[Run, str]:
@@ -92,7 +109,7 @@ def measure(name: str, cmd: list[str], env: dict[str, str] | None = None) -> tup
     if proc.returncode != 0:
         msg = f"{name} exited {proc.returncode}:\n" + "\n".join(log.splitlines()[-25:])
         raise RuntimeError(msg)
-    return Run(name, 0, wall, usage.ru_maxrss / 1024), log
+    return Run(name, 0, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024), log
 
 
 def tap_records(log: str, stream: str = "jira_issues") -> int:
@@ -144,17 +161,42 @@ def run_bare(site: dict, page_size: int) -> Run:
     return run._replace(records=int(log.strip().splitlines()[-1]))
 
 
+def profile(py_spy: str, out: Path, cfg: Path, cat: Path, top: int = 12) -> dict[str, float]:
+    """py-spy one tap run; print the functions that hold the most samples themselves."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([py_spy, "record", "-r", "250", "-f", "raw", "-o", str(out), "--",
+                    *TAP, "--config", str(cfg), "--catalog", str(cat)],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, cwd=ROOT)
+    own: dict[str, int] = {}
+    samples = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        samples += int(count)
+        leaf = stack.split(";")[-1]
+        own[leaf] = own.get(leaf, 0) + int(count)
+    ranked = sorted(own.items(), key=lambda kv: -kv[1])[:top]
+    print(f"py-spy: {samples} samples of one tap run ({out}); functions by own samples "
+          f"(C calls such as orjson.loads count to the Python line that calls them):")
+    for frame, n in ranked:
+        print(f"  {n / samples:6.1%}  {frame}")
+    return {frame: n / samples for frame, n in ranked}
+
+
 def report(runs: list[Run], expected: int) -> dict:
-    print(f"{'run':<6} {'records':>8} {'wall s':>8} {'records/s':>10} {'peak RSS MB':>12}")
+    print(f"{'run':<6} {'records':>8} {'wall s':>8} {'records/s':>10} {'CPU s':>7} {'records/CPU s':>14} "
+          f"{'peak RSS MB':>12}")
     for r in runs:
-        print(f"{r.name:<6} {r.records:>8} {r.wall:>8.2f} {r.rate:>10.0f} {r.peak_rss_mb:>12.1f}")
+        print(f"{r.name:<6} {r.records:>8} {r.wall:>8.2f} {r.rate:>10.0f} {r.cpu:>7.2f} {r.cpu_rate:>14.0f} "
+              f"{r.peak_rss_mb:>12.1f}")
     best = {name: max((r for r in runs if r.name == name), key=lambda r: r.rate) for name in ("tap", "bare")}
     ratio = best["tap"].rate / best["bare"].rate
-    print(f"tap/bare records/s (best of each): {ratio:.2f}")
+    cpu_ratio = best["tap"].cpu_rate / best["bare"].cpu_rate
+    print(f"tap/bare records/s (best of each): {ratio:.2f}; records per CPU second: {cpu_ratio:.2f}")
     short = [r for r in runs if r.records != expected]
     if short:
         print(f"WARNING: expected {expected} records, got {[r.records for r in short]}")
-    return {"runs": [r._asdict() | {"rate": r.rate} for r in runs], "ratio": ratio}
+    return {"runs": [r._asdict() | {"rate": r.rate, "cpu_rate": r.cpu_rate} for r in runs],
+            "ratio": ratio, "cpu_ratio": cpu_ratio}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,6 +207,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--memory-check", action="store_true")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--profile", type=Path, metavar="OUT",
+                        help="also profile one tap run with py-spy (on PATH, or --py-spy) into "
+                             "OUT (folded stacks) and print where its time goes")
+    parser.add_argument("--py-spy", default=shutil.which("py-spy") or "py-spy")
     args = parser.parse_args(argv)
 
     result: dict = {"issues": args.issues, "latency_ms": args.latency_ms, "page_size": args.page_size}
@@ -172,11 +218,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fake Cloud site {site['url']}: {site['issues']} issues, latency {args.latency_ms} ms, "
               f"page size {args.page_size}", flush=True)
         cfg, cat = tap_files(site, args.page_size, Path(tmp))
+        # one untimed pass of each first: the fake caches what it serves, and neither
+        # contender should pay for warming it
+        run_tap(cfg, cat)
+        run_bare(site, args.page_size)
         runs: list[Run] = []
         for _ in range(args.rounds):
             runs.append(run_tap(cfg, cat))
             runs.append(run_bare(site, args.page_size))
         result.update(report(runs, site["issues"]))
+        if args.profile:
+            result["profile"] = profile(args.py_spy, args.profile, cfg, cat)
     if args.memory_check:
         small = max(args.issues // 10, 100)
         with tempfile.TemporaryDirectory() as tmp, Fake(small, args.latency_ms) as site:
