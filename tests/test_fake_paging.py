@@ -284,3 +284,28 @@ def walk_v1_cursor(fake: FakeAtlassian, s: requests.Session, path: str) -> list[
         nxt = body["_links"].get("next")
         url = body["_links"]["base"] + nxt if nxt else None
     return results
+
+
+@pytest.mark.parametrize("size", [1, 2, 100])
+def test_jira_comments_and_changelog_offsets(cloud: FakeAtlassian, size: int) -> None:
+    s = session(cloud)
+    ref = cloud.data.issues(["SWA"])[3]
+    full = s.get(f"{cloud.url}/rest/api/3/issue/{ref.key}", params={"fields": "comment,updated"}, timeout=10).json()
+    expected = [c["id"] for c in full["fields"]["comment"]["comments"]]
+    seen: list[str] = []
+    while True:
+        page = s.get(f"{cloud.url}/rest/api/3/issue/{ref.key}/comment",
+                     params={"startAt": len(seen), "maxResults": size}, timeout=10).json()
+        seen += [c["id"] for c in page["comments"]]
+        if len(seen) >= page["total"]:
+            break
+    assert_exact(seen, expected)
+    history: list[dict] = []
+    url: str | None = f"{cloud.url}/rest/api/3/issue/{ref.id}/changelog?maxResults={size}"
+    while url:
+        page = s.get(url, timeout=10).json()
+        history += page["values"]
+        assert page["isLast"] == ("nextPage" not in page)
+        url = page.get("nextPage")
+    assert len(history) == page["total"] and len({h["id"] for h in history}) == len(history)
+    assert history[-1]["created"] == full["fields"]["updated"]  # the last change is the issue's `updated`

@@ -97,6 +97,10 @@ def test_jira_other_endpoints(cloud: FakeAtlassian) -> None:
     assert count.json() == {"count": len(cloud.data.issues(["SDA"]))}
     for ref in cloud.data.issues()[::20]:
         conforms("jira", get(s, f"{cloud.url}/rest/api/3/issue/{ref.key}"), "/rest/api/3/issue/{issueIdOrKey}")
+        conforms("jira", get(s, f"{cloud.url}/rest/api/3/issue/{ref.key}/comment", maxResults=2),
+                 "/rest/api/3/issue/{issueIdOrKey}/comment")
+        history = get(s, f"{cloud.url}/rest/api/3/issue/{ref.key}/changelog", maxResults=2)
+        conforms("jira", history, "/rest/api/3/issue/{issueIdOrKey}/changelog")
 
 
 def test_jira_field_values_match_field_metadata(cloud: FakeAtlassian) -> None:

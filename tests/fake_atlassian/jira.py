@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 import orjson
 
 from . import jql
-from .http import FakeResponse
+from .http import FakeHTTPError, FakeResponse
 from .jira_objects import ALL_FIELD_IDS, NAVIGABLE_IDS, IssueBuilder, field_list, user_json
+from .jira_objects import changelog as build_changelog
 from .paging import ViewCache, decode_cursor, encode_cursor, int_arg, join_json
 from .site import error_400
 from .timefmt import jira_time, now_ms
@@ -199,12 +200,41 @@ class Jira:
             "scmInfo": "5177f96791252404c766ca1ff3f185116ee1a1a1", "serverTitle": "Jira"})
 
     def issue(self, req: FakeRequest) -> FakeResponse:
+        idx = self._issue_or_404(req)
+        fields = self.fields_spec(req.args("fields") or ["*all"])
+        return FakeResponse(body=self.issue_bytes(idx, self.api(req), fields))
+
+    def _issue_or_404(self, req: FakeRequest) -> int:
         ref = self.store.issue_ref(req.params["key"])
         if ref is None:
-            return FakeResponse(404, json={"errorMessages": [
+            raise FakeHTTPError(404, {"errorMessages": [
                 "Issue does not exist or you do not have permission to see it."], "errors": {}})
-        fields = self.fields_spec(req.args("fields") or ["*all"])
-        return FakeResponse(body=self.issue_bytes(ref.idx, self.api(req), fields))
+        return ref.idx
+
+    def comments(self, req: FakeRequest) -> FakeResponse:
+        """`GET /rest/api/{2,3}/issue/{key}/comment` (startAt/maxResults/total; oldest first,
+        `orderBy=-created` newest first)."""
+        idx = self._issue_or_404(req)
+        all_ = self.builder.issue(idx, self.api(req))["comment"]["comments"]
+        if (req.arg("orderBy") or "created").startswith("-"):
+            all_ = all_[::-1]
+        start = int_arg(req, "startAt", 0, lambda m: error_400([m]), lo=0)
+        limit = int_arg(req, "maxResults", 100, lambda m: error_400([m]), lo=0, hi=5000)
+        return FakeResponse(json={"startAt": start, "maxResults": limit, "total": len(all_),
+                                  "comments": all_[start:start + limit]})
+
+    def changelog(self, req: FakeRequest) -> FakeResponse:
+        """Cloud `GET /rest/api/3/issue/{key}/changelog` (`PageBeanChangelog`, oldest first)."""
+        idx = self._issue_or_404(req)
+        values = build_changelog(self.builder, idx)
+        start = int_arg(req, "startAt", 0, lambda m: error_400([m]), lo=0)
+        limit = int_arg(req, "maxResults", 100, lambda m: error_400([m]), lo=1, hi=100)
+        url = f"{self.store.jira_url}{req.path}"
+        body = {"self": f"{url}?startAt={start}&maxResults={limit}", "maxResults": limit, "startAt": start,
+                "total": len(values), "isLast": start + limit >= len(values), "values": values[start:start + limit]}
+        if not body["isLast"]:
+            body["nextPage"] = f"{url}?startAt={start + limit}&maxResults={limit}"
+        return FakeResponse(json=body)
 
     def projects(self, req: FakeRequest) -> FakeResponse:
         api = self.api(req)
@@ -240,6 +270,9 @@ def install(fake: FakeAtlassian) -> None:
     add("GET", rf"/rest/api/{api}/field", j.fields)
     add("GET", rf"/rest/api/{api}/project", j.projects)
     add("GET", rf"/rest/api/{api}/issue/(?P<key>[^/]+)", j.issue)
+    add("GET", rf"/rest/api/{api}/issue/(?P<key>[^/]+)/comment", j.comments)
+    if fake.flavour == "cloud":
+        add("GET", rf"/rest/api/{api}/issue/(?P<key>[^/]+)/changelog", j.changelog)
     if fake.flavour == "cloud":
         add("POST", r"/rest/api/(?:3|2|latest)/search/approximate-count", j.approximate_count)
     for method in ("GET", "POST"):

@@ -341,6 +341,26 @@ class IssueBuilder:
                 "currentStatus": {"status": "Waiting for support", "statusCategory": "INDETERMINATE"}}
 
 
+def changelog(builder: IssueBuilder, idx: int) -> list[dict]:
+    """An issue's history, oldest first: status changes between `created` and `updated`
+    (the last one at `updated`)."""
+    s = builder.store
+    rng = rng_for(s.seed, "changelog", idx)
+    created, updated = s._i_created[idx], s._i_updated[idx]
+    n = 1 + rng.randrange(4)
+    out = []
+    prev = STATUSES[0]
+    for k in range(n):
+        at = updated if k == n - 1 else created + (updated - created) * (k + 1) // (n + 1)
+        nxt = STATUSES[(STATUSES.index(prev) + 1 + rng.randrange(len(STATUSES) - 1)) % len(STATUSES)]
+        out.append({"id": str(idx * 10 + k + 100000), "author": builder.user(rng.randrange(len(s.users))),
+                    "created": jira_time(at, s.jira_tz),
+                    "items": [{"field": "status", "fieldtype": "jira", "fieldId": "status", "from": prev[0],
+                               "fromString": prev[1], "to": nxt[0], "toString": nxt[1]}]})
+        prev = nxt
+    return out
+
+
 def request_type_of(store: Store, idx: int) -> dict:
     p = store.projects[store._i_proj[idx]]
     rts = store.request_types[p["service_desk_id"]]
