@@ -138,3 +138,13 @@ def test_concurrent_clients_while_data_changes(fake_factory) -> None:  # noqa: A
         results = [f.result() for f in futures]
     assert all(r >= 3 * 250 for r in results)
     assert {e.status for e in fake.log} == {200}
+
+
+def test_render_cache_size_is_a_constructor_option(fake_factory) -> None:  # noqa: ANN001
+    unbounded = fake_factory(issues=50, render_cache=None)
+    small = fake_factory(issues=50, render_cache=3)
+    for fake in (unbounded, small):
+        fake.client().get(fake.url + "/rest/api/3/search/jql", params={"jql": "updated >= 0", "fields": "*all"},
+                          timeout=10)
+    assert unbounded.jira._issue_bytes.cache_info().currsize == 50
+    assert small.jira._issue_bytes.cache_info().currsize == 3

@@ -47,7 +47,7 @@ class Confluence:
         self.cloud = fake.flavour == "cloud"
         self.pb = PageBuilder(self.store, cloud=self.cloud)
         self.views = ViewCache()
-        self._v2 = lru_cache(maxsize=4096)(self._render_v2)
+        self._v2 = lru_cache(maxsize=fake.render_cache)(self._render_v2)
 
     @property
     def base(self) -> str:

@@ -37,7 +37,7 @@ class Jira:
         self.builder = IssueBuilder(self.store)
         self.views = ViewCache()
         self.cloud = fake.flavour == "cloud"
-        self._issue_bytes = lru_cache(maxsize=4096)(self._render)
+        self._issue_bytes = lru_cache(maxsize=fake.render_cache)(self._render)
 
     # ----------------------------------------------------------------- rendering
     def _render(self, idx: int, version: int, api: str, fields: tuple[str, ...] | None) -> bytes:

@@ -39,7 +39,7 @@ class Jsm:
         self.store = fake.data
         self.cloud = fake.flavour == "cloud"
         self.views = ViewCache()
-        self._request = lru_cache(maxsize=4096)(self._request_json)
+        self._request = lru_cache(maxsize=fake.render_cache)(self._request_json)
 
     def request_json(self, idx: int) -> dict:
         """A request's JSON (cached per issue version; never mutated by callers)."""

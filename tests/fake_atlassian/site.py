@@ -52,6 +52,8 @@ class FakeAtlassian:
     flavour: "cloud" or "server". size: "small" | "medium" | "large" (or issues=/pages= counts).
     deployment_type: Server flavour's `serverInfo.deploymentType` ("Server" or "DataCenter").
     confluence_host: "same" or "separate" (Server: Confluence on a second listener, `localhost`).
+    render_cache: how many rendered issues / pages / requests to keep (None: all, for benchmarks
+    that read the same site twice and want the fake to only copy bytes the second time).
     """
 
     def __init__(self, flavour: str = "cloud", seed: int = 7, size: str = "small", *,
@@ -59,7 +61,8 @@ class FakeAtlassian:
                  confluence_tz: str = "Asia/Kolkata", jira_context: str = "",
                  confluence_context: str = "", confluence_host: str = "same",
                  deployment_type: str | None = None, issues: int | None = None,
-                 pages: int | None = None, install_idp: bool = True, port: int = 0) -> None:
+                 pages: int | None = None, install_idp: bool = True, port: int = 0,
+                 render_cache: int | None = 4096) -> None:
         if flavour not in ("cloud", "server"):
             raise ValueError("flavour must be 'cloud' or 'server'")
         if confluence_host not in ("same", "separate"):
@@ -86,6 +89,8 @@ class FakeAtlassian:
         self._local = threading.local()
         self._install_idp = install_idp
         self._port = port
+        # rendered objects kept per kind (issues, pages, requests); None: keep all (benchmarks)
+        self.render_cache = render_cache
         self._listeners: list[Listener] = []
         self.credentials = self._demo_credentials()
         from .control import Control
