@@ -148,3 +148,10 @@ def test_render_cache_size_is_a_constructor_option(fake_factory) -> None:  # noq
                           timeout=10)
     assert unbounded.jira._issue_bytes.cache_info().currsize == 50
     assert small.jira._issue_bytes.cache_info().currsize == 3
+
+
+def test_malformed_json_body_is_a_400(fake_cloud: FakeAtlassian) -> None:
+    r = fake_cloud.client().post(fake_cloud.url + "/rest/api/3/search/jql", data=b"{not json",
+                                 headers={"Content-Type": "application/json"}, timeout=5)
+    assert r.status_code == 400
+    assert r.json()["errorMessages"][0].startswith("Unexpected character")

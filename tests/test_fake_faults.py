@@ -146,6 +146,7 @@ def test_http_control_api(fake_cloud: FakeAtlassian) -> None:
     assert bad.status_code == 400
     assert requests.post(ctl + "faults", json={"path": "x", "kind": "teapot"}, timeout=10).status_code == 400
     assert requests.get(ctl + "nothing", timeout=10).status_code == 404
+    assert requests.post(ctl + "touch", data=b"{oops", timeout=10).status_code == 400
 
 
 def test_log_records_what_the_server_saw(fake_cloud: FakeAtlassian) -> None:

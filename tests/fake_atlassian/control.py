@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from .faults import Fault
-from .http import FakeResponse
+from .http import FakeHTTPError, FakeResponse
 
 if TYPE_CHECKING:
     from .http import FakeRequest
@@ -107,9 +107,11 @@ class Control:
     def http(self, req: FakeRequest) -> FakeResponse:
         """`/__fake__/...`: JSON in, JSON out; errors are 400 {"error": ...}."""
         name = req.path[len("/__fake__/"):].strip("/")
-        body: dict[str, Any] = req.json() or {}
         try:
+            body: dict[str, Any] = req.json() or {}
             out = self._http(req.method, name, body)
+        except FakeHTTPError as e:
+            return e.response()
         except (KeyError, ValueError, TypeError) as e:
             return FakeResponse(400, json={"error": f"{type(e).__name__}: {e}"})
         if out is None:

@@ -98,7 +98,14 @@ class FakeRequest:
         return {k: m.value for k, m in jar.items()}
 
     def json(self) -> Any:
-        return orjson.loads(self.body) if self.body else None
+        """The JSON body (None when empty); malformed JSON is a 400, as Atlassian answers."""
+        if not self.body:
+            return None
+        try:
+            return orjson.loads(self.body)
+        except orjson.JSONDecodeError as e:
+            raise FakeHTTPError(400, {"errorMessages": [f"Unexpected character in the JSON body: {e}"],
+                                      "errors": {}}) from e
 
     @property
     def target(self) -> str:
