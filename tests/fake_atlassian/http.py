@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 import sys
 import threading
+import traceback
 from dataclasses import dataclass, field
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -171,7 +172,11 @@ class _Handler(BaseHTTPRequestHandler):
             host=srv.tag,
             base_url=srv.base_url,
         )
-        resp = srv.dispatch(req)
+        try:
+            resp = srv.dispatch(req)
+        except Exception:  # noqa: BLE001 - a bug in the fake answers 500, it never drops the client
+            traceback.print_exc(file=sys.stderr)
+            resp = FakeResponse(500, json={"errorMessages": ["Internal server error (fake)"], "errors": {}})
         payload = resp.payload()
         self.send_response(resp.status)
         names = {k.lower() for k, _ in resp.headers}
