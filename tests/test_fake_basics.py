@@ -155,3 +155,31 @@ def test_malformed_json_body_is_a_400(fake_cloud: FakeAtlassian) -> None:
                                  headers={"Content-Type": "application/json"}, timeout=5)
     assert r.status_code == 400
     assert r.json()["errorMessages"][0].startswith("Unexpected character")
+
+
+def test_identity_module_seams(fake_factory) -> None:  # noqa: ANN001
+    from tests.fake_atlassian import FakeHTTPError, FakeRequest, FakeResponse, Identity
+
+    fake = fake_factory(flavour="server", install_idp=False)
+
+    def token_auth(req: FakeRequest) -> Identity | None:
+        value = req.headers.get("x-test-token")
+        if value == "refused":
+            raise FakeHTTPError(403, {"errorMessages": ["token refused"]})
+        return Identity("test-token", "tester") if value == "ok" else None
+
+    def gateway(req: FakeRequest) -> FakeResponse:  # re-dispatches an inner path, like OAuth 2.0's
+        inner = FakeRequest(method=req.method, path=req.params["rest"], raw_query=req.raw_query,
+                            headers=req.headers, body=req.body, host=req.host, base_url=req.base_url)
+        return fake.dispatch(inner)
+
+    fake.add_authenticator(token_auth)
+    fake.route("GET", r"/ex/jira(?P<rest>/.*)", gateway, auth=False)
+    fake.route("GET", r"/rest/api/2/serverInfo", lambda req: FakeResponse(json={"overridden": True}), auth=False)
+    ok = requests.get(fake.url + "/ex/jira/rest/api/2/myself", headers={"X-Test-Token": "ok"}, timeout=5)
+    assert ok.status_code == 200 and ok.json()["name"] == fake.data.demo_user["name"]
+    assert requests.get(fake.url + "/rest/api/2/myself", headers={"X-Test-Token": "refused"}, timeout=5).status_code == 403
+    assert requests.get(fake.url + "/rest/api/2/myself", headers={"X-Test-Token": "nope"}, timeout=5).status_code == 401
+    assert requests.get(fake.url + "/rest/api/2/serverInfo", timeout=5).json() == {"overridden": True}  # later wins
+    assert [e.path for e in fake.log] == ["/ex/jira/rest/api/2/myself", "/rest/api/2/myself", "/rest/api/2/myself",
+                                          "/rest/api/2/serverInfo"]  # the inner request is not logged again
