@@ -23,6 +23,7 @@ import logging
 import random
 import re
 import typing as t
+from urllib.parse import parse_qs
 
 import backoff
 import orjson
@@ -78,6 +79,11 @@ def server_message(response: requests.Response) -> str:
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
+        if "oauth_problem=" in response.text:
+            # OAuth 1.0a refusals are form-encoded and may echo the signature base string,
+            # which holds the access token: keep only the problem's name.
+            problem = parse_qs(response.text).get("oauth_problem", ["unknown"])[0]
+            return f"oauth_problem={problem}"
         text = " ".join(re.sub(r"<[^>]+>", " ", response.text).split())  # an HTML error page
         return text[:200] or response.reason or ""
     if not isinstance(body, dict):

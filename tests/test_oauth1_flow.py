@@ -343,6 +343,14 @@ def test_rejections_during_a_sync(fake_server, tmp_path):
     assert ok.records
     assert fake.oauth1.problems == ["nonce_used"]
 
+    # A refusal after the nonce retry ends the run; Jira's body repeats the base string
+    # (with the access token), which must not reach the output.
+    fake.oauth1.fail_next("nonce_used")
+    fake.oauth1.fail_next("signature_invalid")
+    refused = flow.tap()
+    assert "oauth_problem=signature_invalid" in flow.one_line_error(refused)
+    flow.assert_clean()  # now, while the access token is still among the fake's secrets
+
     fake.oauth1.clock_offset = -900  # this machine's clock is 15 minutes fast
     skewed = flow.tap()
     line = flow.one_line_error(skewed)

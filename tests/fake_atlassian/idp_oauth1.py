@@ -316,7 +316,11 @@ class OAuth1Provider:
         with self._lock:
             forced = self._forced.pop(0) if self._forced else None
         if forced:
-            raise self._problem(request, forced)
+            # Jira echoes the signature base string (access token included) with a refused
+            # signature: a client must not repeat that body.
+            echo = f"{request.method}&{request.path}&oauth_token={params.get('oauth_token', '')}"
+            extra = {"oauth_signature_base_string": echo} if forced == "signature_invalid" else {}
+            raise self._problem(request, forced, **extra)
         token = host.access_tokens.get(params.get("oauth_token", ""))
         if token is None or token.consumer_key != params["oauth_consumer_key"]:
             raise self._problem(request, "token_rejected")
