@@ -78,7 +78,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> t.Any:
     """Dispatch one subcommand to the scheme; returns what to print."""
-    settings = Settings.from_config(load_config(args.config))
+    config = load_config(args.config)
+    if args.command == "url" and config.get("initiate_oauth") == "OFF":
+        # The seeds' headless recipe asks for the URL with InitiateOAuth=OFF, before any
+        # token exists; the URL needs none, so OFF's oauth_access_token is not required here.
+        config = {**config, "initiate_oauth": "REFRESH"}
+    settings = Settings.from_config(config)
     site = Sites(settings).site(args.product)
     scheme = build_authenticator(settings, args.product, site).scheme
     if args.command == "url":

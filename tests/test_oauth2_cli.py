@@ -163,6 +163,19 @@ def test_status_without_tokens_and_off_mode(fake, tmp_path):
     assert not auth.settings_path.exists()
 
 
+def test_seeds_recipe_url_with_initiate_oauth_off_and_no_token(fake, tmp_path):
+    """Seeds, headless option 1: InitiateOAuth=OFF + client id/secret, then the URL."""
+    auth = Auth(fake, tmp_path)
+    auth.config["initiate_oauth"] = "OFF"
+    auth.config.pop("oauth_access_token", None)
+    auth.write()
+    url = auth("url")
+    assert url.returncode == 0, url.stderr
+    assert url.stdout.strip().startswith(fake.url + "/authorize?audience=api.atlassian.com&")
+    assert not auth.settings_path.exists()  # printing the URL stores nothing
+    auth.assert_no_secret_printed()
+
+
 def test_default_settings_location_is_the_user_config_directory(fake, tmp_path):
     auth = Auth(fake, tmp_path)
     del auth.config["oauth_settings_location"]
