@@ -58,6 +58,10 @@ def test_basic_and_pat_accepted_and_logged_without_secrets(fake_cloud: FakeAtlas
 def test_wrong_or_missing_credentials_get_atlassians_401(fake_cloud: FakeAtlassian, fake_server: FakeAtlassian) -> None:
     r = requests.get(fake_cloud.url + "/rest/api/3/myself", auth=("x@example.com", "nope"), timeout=5)
     assert r.status_code == 401
+    assert r.text.startswith("Basic authentication with passwords is deprecated.")
+    assert r.headers["Content-Type"].startswith("text/plain")
+    r = requests.get(fake_cloud.url + "/rest/api/3/myself", timeout=5)
+    assert r.status_code == 401
     assert r.text == "Client must be authenticated to access this resource."
     r = requests.get(fake_cloud.confluence_url + "/api/v2/spaces", timeout=5)
     assert r.status_code == 401
@@ -69,6 +73,9 @@ def test_wrong_or_missing_credentials_get_atlassians_401(fake_cloud: FakeAtlassi
         "You are not authenticated. Authentication required to perform this operation."]
     assert r.headers["X-Seraph-LoginReason"] == "AUTHENTICATED_FAILED"
     r = requests.get(fake_server.url + "/rest/api/space", auth=(fake_server.credentials["user"], "bad"), timeout=5)
+    assert r.status_code == 401
+    assert "Basic Authentication Failure - Reason : AUTHENTICATED_FAILED" in r.text  # Tomcat's HTML page
+    r = requests.get(fake_server.url + "/rest/api/space", timeout=5)
     assert r.status_code == 401
     assert r.json()["statusCode"] == 401
     assert all(e.status == 401 and e.auth is None for e in fake_server.log)

@@ -24,7 +24,7 @@ from .reqlog import LogEntry, RequestLog
 Handler = Callable[[FakeRequest], FakeResponse]
 Authenticator = Callable[[FakeRequest], "Identity | None"]
 
-# 401 bodies as Atlassian sends them (Jira Cloud answers plain text; see README "Auth").
+# 401 bodies as Atlassian sends them without (or with non-Basic) credentials; see README "Auth".
 UNAUTHORIZED = {
     ("cloud", "jira"): b"Client must be authenticated to access this resource.",
     ("server", "jira"): {"errorMessages": [
@@ -34,6 +34,17 @@ UNAUTHORIZED = {
                                "errors": [], "successful": False},
                                "message": "This request requires authentication"},
 }
+
+BASIC_DEPRECATED_JIRA = (b"Basic authentication with passwords is deprecated.  For more information, see: "
+                         b"https://developer.atlassian.com/cloud/jira/platform/deprecation-notice-basic-auth/\n")
+BASIC_DEPRECATED_CONFLUENCE = (b"Basic authentication with passwords is deprecated.  For more information, see: "
+                               b"https://developer.atlassian.com/cloud/confluence/deprecation-notice-basic-auth/\n")
+TOMCAT_401 = (b"<!doctype html><html lang=\"en\"><head><title>HTTP Status 401 \xe2\x80\x93 Unauthorized</title>"
+              b"</head><body><h1>HTTP Status 401 \xe2\x80\x93 Unauthorized</h1><hr class=\"line\" /><p><b>Type</b> "
+              b"Status Report</p><p><b>Message</b> Basic Authentication Failure - Reason : AUTHENTICATED_FAILED"
+              b"</p><p><b>Description</b> The request has not been applied to the target resource because it "
+              b"lacks valid authentication credentials for that resource.</p><hr class=\"line\" />"
+              b"<h3>Apache Tomcat/9.0.82</h3></body></html>")
 
 
 @dataclass
@@ -202,7 +213,7 @@ class FakeAtlassian:
             if route.auth:
                 req.identity = self.authenticate(req)
                 if req.identity is None:
-                    return self.unauthorized(product)
+                    return self.unauthorized(product, req)
             resp = route.handler(req)
         except FakeHTTPError as e:
             resp = e.response()
@@ -234,11 +245,19 @@ class FakeAtlassian:
                 return ident
         return None
 
-    def unauthorized(self, product: str) -> FakeResponse:
-        body = UNAUTHORIZED[(self.flavour, "confluence" if product == "confluence" else "jira")]
+    def unauthorized(self, product: str, req: FakeRequest | None = None) -> FakeResponse:
+        """The product's 401. A refused Basic login gets what Atlassian sends for it: Cloud's
+        plain-text deprecation notice, Confluence DC's Tomcat HTML page."""
+        conf = product == "confluence"
+        body = UNAUTHORIZED[(self.flavour, "confluence" if conf else "jira")]
         headers = [("WWW-Authenticate", 'Basic realm="protected-area"')]
         if self.flavour == "server":
             headers.append(("X-Seraph-LoginReason", "AUTHENTICATED_FAILED"))
+        basic = req is not None and (req.headers.get("authorization") or "").lower().startswith("basic ")
+        if basic and self.flavour == "cloud":
+            body = BASIC_DEPRECATED_CONFLUENCE if conf else BASIC_DEPRECATED_JIRA
+        elif basic and conf:
+            return FakeResponse(401, body=TOMCAT_401, headers=headers, content_type="text/html;charset=utf-8")
         if isinstance(body, bytes):
             return FakeResponse(401, body=body, headers=headers, content_type="text/plain;charset=UTF-8")
         return FakeResponse(401, json=body, headers=headers)
