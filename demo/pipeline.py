@@ -22,9 +22,10 @@ class MeltanoError(RuntimeError):
     """A meltano command failed; the message carries the tail of its log."""
 
 
-def meltano(args: list[str], env: t.Mapping[str, str] | None = None, *,
-            stdout: t.IO[str] | None = None, timeout: float = 900) -> str:
-    """Run `meltano ARGS` in the repository's project; return stdout (unless redirected)."""
+def run_meltano(args: list[str], env: t.Mapping[str, str] | None = None, *,
+                stdout: t.IO[str] | None = None, log_level: str = "warning",
+                timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run `meltano ARGS` in the repository's project; raise MeltanoError when it fails."""
     if not MELTANO.exists():
         msg = f"{MELTANO} is missing: run `make meltano` first"
         raise MeltanoError(msg)
@@ -37,7 +38,7 @@ def meltano(args: list[str], env: t.Mapping[str, str] | None = None, *,
     }
     full_env.pop("VIRTUAL_ENV", None)
     proc = subprocess.run(
-        [str(MELTANO), "--log-level=warning", *args],
+        [str(MELTANO), f"--log-level={log_level}", *args],
         cwd=ROOT, env=full_env, text=True, timeout=timeout,
         stdout=stdout if stdout is not None else subprocess.PIPE, stderr=subprocess.PIPE,
         check=False,
@@ -46,6 +47,13 @@ def meltano(args: list[str], env: t.Mapping[str, str] | None = None, *,
         tail = "\n".join(proc.stderr.strip().splitlines()[-40:])
         msg = f"meltano {' '.join(args)} exited {proc.returncode}:\n{tail}"
         raise MeltanoError(msg)
+    return proc
+
+
+def meltano(args: list[str], env: t.Mapping[str, str] | None = None, *,
+            stdout: t.IO[str] | None = None, timeout: float = 900) -> str:
+    """Run `meltano ARGS`; return its stdout (unless redirected)."""
+    proc = run_meltano(args, env, stdout=stdout, timeout=timeout)
     return proc.stdout if stdout is None else ""
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.pipeline import MELTANO, count_singer, duckdb_counts, meltano, tap_env
+from demo.pipeline import MELTANO, count_singer, duckdb_counts, meltano, run_meltano, tap_env
 from demo.postgres import find_bindir, temp_postgres
 from tests.fake_atlassian import FakeAtlassian
 
@@ -69,8 +69,11 @@ def change_some_records(fake: FakeAtlassian, at: str) -> dict[str, t.Any]:
     return {"changed": changed, "added": added, "page": page}
 
 
-def assert_bookmarks(env: dict[str, str], state_id: str, streams: t.Iterable[str]) -> dict:
-    state = json.loads(meltano(["state", "get", state_id], env))
+def assert_bookmarks(env: dict[str, str], state_id: str, streams: t.Iterable[str],
+                     secrets: t.Sequence[str] = ()) -> dict:
+    text = meltano(["state", "get", state_id], env)
+    assert not any(secret in text for secret in secrets), "a secret reached the state"
+    state = json.loads(text)
     bookmarks = state["singer_state"]["bookmarks"]
     for stream in INCREMENTAL & set(streams):
         assert bookmarks[stream].get("replication_key_value"), (stream, bookmarks[stream])
@@ -81,11 +84,16 @@ def run_pipeline(env: dict[str, str], fake: FakeAtlassian, target: str,
                  rows: t.Callable[[], dict[str, int]], query: t.Callable[[str], list[tuple]]) -> None:
     expected = emitted_by_tap(env)
     assert expected["jira_issues"] == fake.data.issue_count()
-    meltano(["run", "tap-atlassian", target], env)
+    first_run = run_meltano(["run", "tap-atlassian", target], env, log_level="info")
     assert rows() == expected
+    assert "jira_issues" in first_run.stderr  # the tap's and the target's logs are here
+    secrets = [v for k, v in env.items() if k.endswith(("_API_TOKEN", "_PASSWORD")) and len(v) > 6]
+    assert secrets
+    for secret in secrets:
+        assert secret not in first_run.stderr, "a secret reached Meltano's log"
 
     state_id = f"dev:tap-atlassian-to-{target}"
-    first = assert_bookmarks(env, state_id, expected)
+    first = assert_bookmarks(env, state_id, expected, secrets)
     at = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) - dt.timedelta(minutes=3)
     changes = change_some_records(fake, at.strftime("%Y-%m-%dT%H:%M:%S"))
     seen_before = len(fake.log)
@@ -107,7 +115,7 @@ def run_pipeline(env: dict[str, str], fake: FakeAtlassian, target: str,
     touched_ids = {r[0] for r in touched}
     assert {c["id"] for c in changes["changed"]} | {changes["added"]["id"]} <= touched_ids
 
-    second = assert_bookmarks(env, state_id, expected)
+    second = assert_bookmarks(env, state_id, expected, secrets)
     assert second["jira_issues"]["replication_key_value"] > first["jira_issues"]["replication_key_value"]
     assert second["confluence_pages"]["replication_key_value"] > first["confluence_pages"]["replication_key_value"]
 
