@@ -190,3 +190,27 @@ def test_identity_module_seams(fake_factory) -> None:  # noqa: ANN001
     assert requests.get(fake.url + "/rest/api/2/serverInfo", timeout=5).json() == {"overridden": True}  # later wins
     assert [e.path for e in fake.log] == ["/ex/jira/rest/api/2/myself", "/rest/api/2/myself", "/rest/api/2/myself",
                                           "/rest/api/2/serverInfo"]  # the inner request is not logged again
+
+
+def test_seeded_json_is_identical_across_processes() -> None:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = (
+        "import hashlib, orjson\n"
+        "from tests.fake_atlassian.data import Store\n"
+        "from tests.fake_atlassian.jira_objects import IssueBuilder\n"
+        "from tests.fake_atlassian.confluence_objects import PageBuilder\n"
+        "s = Store(7, 'small'); s.jira_url = 'http://x'; s.confluence_url = 'http://x/wiki'\n"
+        "b, p = IssueBuilder(s), PageBuilder(s, cloud=True)\n"
+        "h = hashlib.sha256()\n"
+        "for i in range(60): h.update(orjson.dumps(b.issue(i, '3')))\n"
+        "for i in range(45): h.update(orjson.dumps(p.v2_page(i, 'storage')))\n"
+        "print(h.hexdigest())\n"
+    )
+    root = Path(__file__).resolve().parent.parent
+    digests = {subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": str(n)}).stdout for n in (1, 2)}
+    assert len(digests) == 1
