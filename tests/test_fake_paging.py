@@ -309,3 +309,15 @@ def test_jira_comments_and_changelog_offsets(cloud: FakeAtlassian, size: int) ->
         url = page.get("nextPage")
     assert len(history) == page["total"] and len({h["id"] for h in history}) == len(history)
     assert history[-1]["created"] == full["fields"]["updated"]  # the last change is the issue's `updated`
+
+
+def test_jsm_request_status_filter(cloud: FakeAtlassian) -> None:
+    s = session(cloud)
+    url = cloud.url + "/rest/servicedeskapi/request"
+    every = s.get(url, params={"limit": 100}, timeout=10).json()["values"]
+    closed = s.get(url, params={"limit": 100, "requestStatus": "CLOSED_REQUESTS"}, timeout=10).json()["values"]
+    opened = s.get(url, params={"limit": 100, "requestStatus": "OPEN_REQUESTS"}, timeout=10).json()["values"]
+    assert closed and opened
+    assert {r["currentStatus"]["statusCategory"] for r in closed} == {"DONE"}
+    assert "DONE" not in {r["currentStatus"]["statusCategory"] for r in opened}
+    assert sorted(r["issueId"] for r in closed + opened) == sorted(r["issueId"] for r in every)

@@ -166,9 +166,9 @@ class Jsm:
             if rt_filter:
                 idxs = [i for i in idxs if request_type_of(s, i)["id"] == rt_filter]
             if status != "ALL_REQUESTS":
-                want = "DONE" if status == "CLOSED_REQUESTS" else None
-                idxs = [i for i in idxs if (self.request_json(i)["currentStatus"]["statusCategory"] == "DONE")
-                        == (want == "DONE")]
+                closed = status == "CLOSED_REQUESTS"
+                idxs = [i for i in idxs
+                        if (self.request_json(i)["currentStatus"]["statusCategory"] == "DONE") == closed]
             return idxs
 
         idxs = self.views.get((tuple(sorted(desks)), rt_filter, status), s.generation, build)
