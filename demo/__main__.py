@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import argparse
 import sys
 import tempfile
 import time
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from demo.pipeline import ROOT, MeltanoError, count_singer, duckdb_counts, meltano, tap_env
 
-DB = ROOT / "output" / "atlassian.duckdb"
+DEFAULT_DB = ROOT / "output" / "atlassian.duckdb"
 SCHEMA = "tap_atlassian"
 
 SAMPLE = f"""
@@ -29,6 +30,10 @@ GROUP BY ALL
 ORDER BY project, issues DESC
 LIMIT 12
 """
+
+
+def shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def step(text: str) -> None:
@@ -45,10 +50,10 @@ def table(rows: list[tuple], header: tuple) -> None:
         print("  ".join(v.ljust(w) for v, w in zip(r, widths)))
 
 
-def sample_query() -> None:
+def sample_query(path: Path) -> None:
     import duckdb
 
-    with duckdb.connect(str(DB), read_only=True) as db:
+    with duckdb.connect(str(path), read_only=True) as db:
         try:
             cur = db.execute(SAMPLE)
         except duckdb.Error as exc:  # the sample needs jira_issues; say so, do not fail the demo
@@ -59,12 +64,16 @@ def sample_query() -> None:
         table(cur.fetchall(), header)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n")[0])
+    parser.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"the DuckDB file (default {DEFAULT_DB})")
+    db = parser.parse_args(argv).db.resolve()
+
     from tests.fake_atlassian import FakeAtlassian
 
     started = time.monotonic()
-    DB.parent.mkdir(exist_ok=True)
-    for leftover in (DB, DB.with_suffix(".duckdb.wal")):
+    db.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in (db, db.with_suffix(".duckdb.wal")):
         leftover.unlink(missing_ok=True)
 
     step("installing the Meltano plugins (tap-atlassian from this checkout, target-duckdb)")
@@ -72,7 +81,7 @@ def main() -> int:
     meltano(["install", "loader", "target-duckdb"])
 
     with FakeAtlassian(flavour="cloud", seed=7, size="small") as fake:
-        env = {**tap_env(fake), "TARGET_DUCKDB_PATH": str(DB), "TARGET_DUCKDB_SCHEMA": SCHEMA}
+        env = {**tap_env(fake), "TARGET_DUCKDB_PATH": str(db), "TARGET_DUCKDB_SCHEMA": SCHEMA}
         step(f"fake Atlassian Cloud site on {fake.url} (user {fake.credentials['user']}, API token login)")
         step("meltano run --full-refresh tap-atlassian target-duckdb")
         meltano(["run", "--full-refresh", "tap-atlassian", "target-duckdb"], env)
@@ -82,8 +91,8 @@ def main() -> int:
             out.seek(0)
             emitted = count_singer(out)
 
-    loaded = duckdb_counts(DB, SCHEMA)
-    step(f"rows per table in {DB.relative_to(ROOT)} (schema {SCHEMA})")
+    loaded = duckdb_counts(db, SCHEMA)
+    step(f"rows per table in {shown(db)} (schema {SCHEMA})")
     streams = sorted(set(emitted.distinct) | set(loaded))
     rows, bad = [], []
     for s in streams:
@@ -95,7 +104,7 @@ def main() -> int:
     table(rows, ("table", "records emitted", "distinct keys", "rows loaded", "check"))
 
     step("a sample query")
-    sample_query()
+    sample_query(db)
 
     total = sum(loaded.values())
     if bad:
@@ -103,7 +112,7 @@ def main() -> int:
         return 1
     print(f"\nOK: {total} rows in {len(loaded)} tables, every record emitted was loaded "
           f"({time.monotonic() - started:.0f} s). Query it: "
-          f".venv/bin/python -c \"import duckdb; print(duckdb.connect('{DB.relative_to(ROOT)}')"
+          f".venv/bin/python -c \"import duckdb; print(duckdb.connect('{shown(db)}')"
           f".sql('SELECT count(*) FROM {SCHEMA}.jira_issues'))\"")
     return 0
 

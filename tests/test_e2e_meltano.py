@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -194,3 +195,17 @@ def test_scale_out_jobs_split_the_site(meltano_home: dict[str, str], fake: FakeA
     state_ids = meltano(["state", "list"], env).split()
     for tap in ("tap-atlassian-service-desks", "tap-atlassian-software", "tap-atlassian-confluence"):
         assert f"dev:{tap}-to-target-postgres" in state_ids
+
+
+def test_make_demo_script(meltano_home: dict[str, str], tmp_path: Path) -> None:
+    """`make demo`'s script end to end (its own fake site; a DuckDB file of its own)."""
+    db = tmp_path / "demo.duckdb"
+    proc = subprocess.run([sys.executable, "-m", "demo", "--db", str(db)], capture_output=True, text=True,
+                          env={**os.environ, **meltano_home}, cwd=Path(__file__).resolve().parent.parent,
+                          timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "OK: " in proc.stdout and "MISMATCH" not in proc.stdout
+    loaded = duckdb_counts(db, SCHEMA)
+    for table in ("jira_issues", "confluence_pages", "jsm_requests"):
+        assert loaded[table] > 0
+        assert re.search(rf"^{table}\s+{loaded[table]}\s+{loaded[table]}\s+{loaded[table]}\s+ok", proc.stdout, re.M)
