@@ -321,3 +321,17 @@ def test_jsm_request_status_filter(cloud: FakeAtlassian) -> None:
     assert {r["currentStatus"]["statusCategory"] for r in closed} == {"DONE"}
     assert "DONE" not in {r["currentStatus"]["statusCategory"] for r in opened}
     assert sorted(r["issueId"] for r in closed + opened) == sorted(r["issueId"] for r in every)
+
+
+def test_jira_short_pages_quirk(cloud: FakeAtlassian) -> None:
+    s = session(cloud)
+    cloud.control.quirk("jira-short-pages")
+    url = cloud.url + "/rest/api/3/search/jql"
+    first = s.get(url, params={"jql": JQL, "maxResults": 40, "fields": "summary"}, timeout=10).json()
+    assert len(first["issues"]) == 20 and first["isLast"] is False and first["nextPageToken"]
+    ids_only = s.get(url, params={"jql": JQL, "maxResults": 40}, timeout=10).json()
+    assert len(ids_only["issues"]) == 40  # id-only pages are not shortened
+    seen = [i["id"] for p in walk_tokens(lambda t: s.get(url, params={
+        "jql": JQL, "maxResults": 40, "fields": "summary", **({"nextPageToken": t} if t else {})},
+        timeout=10).json()) for i in p["issues"]]
+    assert_exact(seen, expected_issue_ids(cloud, ["SDA", "SWA", "SDC"]))

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from .http import FakeRequest
     from .site import FakeAtlassian
 
-QUIRKS = ("confserver-95396",)
+QUIRKS = ("confserver-95396", "jira-short-pages")
 
 
 class Control:
@@ -67,8 +67,10 @@ class Control:
         self.fake.index_lag_ms = int(seconds * 1000)
 
     def quirk(self, name: str, on: bool = True) -> None:
-        """Turn a known Atlassian bug on or off. "confserver-95396": Confluence DC offset
-        listings keep `_links.next` after the last page (then answer empty pages)."""
+        """Turn a known Atlassian behaviour on or off. "confserver-95396": Confluence DC offset
+        listings keep `_links.next` after the last page (then answer empty pages).
+        "jira-short-pages": Cloud `/search/jql` returns half of `maxResults` when fields are
+        asked for, with a `nextPageToken` (Jira returns fewer issues when they are large)."""
         if name not in QUIRKS:
             raise ValueError(f"quirk must be one of {QUIRKS}")
         (self.fake.quirks.add if on else self.fake.quirks.discard)(name)
