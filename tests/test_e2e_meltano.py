@@ -209,3 +209,20 @@ def test_make_demo_script(meltano_home: dict[str, str], tmp_path: Path) -> None:
     for table in ("jira_issues", "confluence_pages", "jsm_requests"):
         assert loaded[table] > 0
         assert re.search(rf"^{table}\s+{loaded[table]}\s+{loaded[table]}\s+{loaded[table]}\s+ok", proc.stdout, re.M)
+
+
+def test_auth_commands_run_through_meltano(meltano_home: dict[str, str], tmp_path: Path) -> None:
+    """`meltano invoke tap-atlassian:auth-url|auth-status --product jira` (the extra argument
+    keeps Meltano from discovering the catalog first, which cannot work before a login)."""
+    secret = "client-secret-never-printed"
+    env = {**meltano_home, **{f"TAP_ATLASSIAN_{k.upper()}": v for k, v in {
+        "url": "https://example.atlassian.net", "auth_scheme": "oauth", "oauth_client_id": "abc123",
+        "oauth_client_secret": secret, "oauth_settings_location": str(tmp_path / "OAuthSettings.txt"),
+    }.items()}}
+    url = run_meltano(["invoke", "tap-atlassian:auth-url", "--product", "jira"], env)
+    assert url.stdout.strip().startswith("https://auth.atlassian.com/authorize?")
+    assert "client_id=abc123" in url.stdout
+    status = run_meltano(["invoke", "tap-atlassian:auth-status", "--product", "jira"], env)
+    assert json.loads(status.stdout)["settings_file"] == str(tmp_path / "OAuthSettings.txt")
+    for out in (url, status):
+        assert secret not in out.stdout + out.stderr
