@@ -335,3 +335,37 @@ def test_jira_short_pages_quirk(cloud: FakeAtlassian) -> None:
         "jql": JQL, "maxResults": 40, "fields": "summary", **({"nextPageToken": t} if t else {})},
         timeout=10).json()) for i in p["issues"]]
     assert_exact(seen, expected_issue_ids(cloud, ["SDA", "SWA", "SDC"]))
+
+
+@pytest.mark.parametrize("size", [1, 4, 250])
+def test_confluence_v2_blogposts_cursor(cloud: FakeAtlassian, size: int) -> None:
+    s = session(cloud)
+    got = walk_v2(cloud, s, f"/api/v2/blogposts?limit={size}&sort=-modified-date&body-format=storage")
+    expected = sorted(cloud.data.blogposts(), key=lambda p: (-p.modified, -int(p.id)))
+    assert_exact([p["id"] for p in got], [p.id for p in expected])
+    assert expected and all("parentId" not in p and p["body"]["storage"]["value"] for p in got)
+    space = cloud.data.spaces[0]
+    mine = walk_v2(cloud, s, f"/api/v2/spaces/{space['id']}/blogposts?limit={size}")
+    assert_exact([p["id"] for p in mine], [p.id for p in cloud.data.blogposts([space["key"]])])
+
+
+def test_pages_and_blogposts_are_apart(cloud: FakeAtlassian, server: FakeAtlassian) -> None:
+    s = session(cloud)
+    blog, page = cloud.data.blogposts()[0], cloud.data.pages()[0]
+    base = cloud.confluence_url + "/api/v2"
+    assert s.get(f"{base}/blogposts/{blog.id}", timeout=10).json()["_links"]["base"] == cloud.confluence_url
+    assert s.get(f"{base}/pages/{blog.id}", timeout=10).status_code == 404
+    assert s.get(f"{base}/blogposts/{page.id}", timeout=10).status_code == 404
+    assert s.get(f"{base}/pages", params={"id": f"{page.id},{blog.id}"}, timeout=10).json()["results"][0]["id"] == page.id
+    both = walk_v1(cloud, s, "/rest/api/content/search?limit=100&cql=" + requests.utils.quote("type in (page, blogpost)"))
+    assert len(both) == cloud.data.page_count() + cloud.data.page_count("blogpost")
+    blogs = walk_v1(cloud, s, "/rest/api/content/search?limit=100&cql=type%3Dblogpost")
+    assert {c["type"] for c in blogs} == {"blogpost"} and len(blogs) == len(cloud.data.blogposts())
+    added = cloud.control.add("blogpost", "HR")
+    assert added["kind"] == "blogpost"
+    assert s.get(f"{base}/blogposts/{added['id']}", timeout=10).status_code == 200
+    ss = session(server)
+    key = server.data.spaces[1]["key"]
+    listed = walk_v1(server, ss, f"/rest/api/content?type=blogpost&spaceKey={key}&limit=2")
+    assert_exact([c["id"] for c in listed], [b.id for b in server.data.blogposts([key])])
+    assert ss.get(server.confluence_url + "/rest/api/content?type=comment", timeout=10).status_code == 400

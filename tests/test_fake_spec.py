@@ -151,6 +151,15 @@ def test_confluence_v2_every_page_every_body_format(cloud: FakeAtlassian) -> Non
     space = cloud.data.spaces[1]["id"]
     conforms("confluence", get(s, f"{cloud.confluence_url}/api/v2/spaces/{space}/pages", limit=250),
              "/spaces/{id}/pages")
+    for fmt in ("storage", "atlas_doc_format"):
+        blogs = get(s, cloud.confluence_url + "/api/v2/blogposts", limit=250, **{"body-format": fmt})
+        assert len(blogs["results"]) == cloud.data.page_count("blogpost")
+        conforms("confluence", blogs, "/blogposts")
+    conforms("confluence", get(s, f"{cloud.confluence_url}/api/v2/spaces/{space}/blogposts", limit=250),
+             "/spaces/{id}/blogposts")
+    for ref in cloud.data.blogposts()[::10]:
+        conforms("confluence", get(s, f"{cloud.confluence_url}/api/v2/blogposts/{ref.id}", **{"body-format": "storage"}),
+                 "/blogposts/{id}")
     for ref in cloud.data.pages()[::25]:
         conforms("confluence", get(s, f"{cloud.confluence_url}/api/v2/pages/{ref.id}", **{"body-format": "storage"}),
                  "/pages/{id}")

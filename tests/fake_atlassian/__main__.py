@@ -22,12 +22,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--latency-ms", type=int, default=0)
     ap.add_argument("--issues", type=int, default=None, help="override the size's issue count")
     ap.add_argument("--pages", type=int, default=None, help="override the size's page count")
+    ap.add_argument("--blogposts", type=int, default=None, help="override the size's blog post count")
     ap.add_argument("--jira-context", default="")
     ap.add_argument("--confluence-context", default="")
     ap.add_argument("--confluence-host", choices=["same", "separate"], default="same")
     ap.add_argument("--json", action="store_true", help="print one JSON line instead of text")
     a = ap.parse_args(argv)
-    fake = FakeAtlassian(a.flavour, a.seed, a.size, latency_ms=a.latency_ms, issues=a.issues, pages=a.pages,
+    fake = FakeAtlassian(a.flavour, a.seed, a.size, latency_ms=a.latency_ms, issues=a.issues, pages=a.pages, blogposts=a.blogposts,
                          jira_context=a.jira_context, confluence_context=a.confluence_context,
                          confluence_host=a.confluence_host, port=a.port)
     fake.start()

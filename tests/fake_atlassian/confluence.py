@@ -19,6 +19,7 @@ import orjson
 
 from . import cql
 from .confluence_objects import PageBuilder
+from .data import KINDS, PAGE
 from .http import FakeHTTPError, FakeResponse
 from .paging import ViewCache, decode_cursor, encode_cursor, int_arg, join_json
 
@@ -59,7 +60,8 @@ class Confluence:
         return not self.cloud and "confserver-95396" in self.fake.quirks
 
     def _render_v2(self, idx: int, version: int, body_format: str | None, single: bool = False) -> bytes:
-        page = self.pb.v2_page(idx, body_format)
+        page = self.pb.v2_page(idx, body_format) if self.store._p_kind[idx] == PAGE else \
+            self.pb.v2_blogpost(idx, body_format)
         if single:  # GET /pages/{id} adds the site base to _links
             page["_links"] = {**page["_links"], "base": self.base}
         return orjson.dumps(page)
@@ -137,7 +139,15 @@ class Confluence:
         return self.v2_page_response(req, "/api/v2/spaces", items, nxt, params)
 
     def v2_pages(self, req: FakeRequest) -> FakeResponse:
+        return self.v2_list(req, "page")
+
+    def v2_blogposts(self, req: FakeRequest) -> FakeResponse:
+        return self.v2_list(req, "blogpost")
+
+    def v2_list(self, req: FakeRequest, kind: str) -> FakeResponse:
+        """`/pages`, `/blogposts` and their `/spaces/{id}/...` forms."""
         s = self.store
+        code = KINDS[kind]
         ids = req.args("id")
         if len(ids) > 250:
             raise v2_error(400, "At most 250 ids may be given.")
@@ -152,16 +162,16 @@ class Confluence:
         if sort.lstrip("-") not in V2_SORTS:
             raise v2_error(400, f"Invalid sort value '{sort}'")
         title = req.arg("title")
-        idset = {s._page_idx(i) for i in ids} - {None} if ids else None
+        idset = {s._page_idx(i, kind) for i in ids} - {None} if ids else None
         sp_idx = {s.space(x)["idx"] for x in space_ids if s.space(x)} if space_ids else None
         spaces_col = s.page_columns()[0]
 
         def keep(i: int) -> bool:
-            return ("current" in statuses and (idset is None or i in idset)
+            return ("current" in statuses and s._p_kind[i] == code and (idset is None or i in idset)
                     and (sp_idx is None or spaces_col[i] in sp_idx) and (title is None or self.pb.title(i) == title))
 
         order = [(sort.lstrip("-"), sort.startswith("-"))]
-        qkey = f"pages|{sorted(ids)}|{sorted(space_ids)}|{sorted(statuses)}|{sort}|{title}"
+        qkey = f"{kind}|{sorted(ids)}|{sorted(space_ids)}|{sorted(statuses)}|{sort}|{title}"
         hits = self.sorted_pages(qkey, keep, order)
         page, nxt, limit = self.cursor_slice(req, hits, 25, qkey)
         params = {k: v for k, v in (("id", ",".join(ids)), ("space-id", ",".join(sorted(space_ids))
@@ -173,9 +183,11 @@ class Confluence:
         return self.v2_page_response(req, req.path[len(self.fake.confluence_context):], items, nxt, params)
 
     def v2_page(self, req: FakeRequest) -> FakeResponse:
-        ref = self.store.page_ref(req.params["id"])
+        """`/pages/{id}` and `/blogposts/{id}` (a page id under /blogposts is a 404, and back)."""
+        kind = "blogpost" if "/blogposts/" in req.path else "page"
+        ref = self.store.page_ref(req.params["id"], kind)
         if ref is None:
-            raise v2_error(404, "Page not found")
+            raise v2_error(404, f"{kind.capitalize()} not found")
         fmt = req.arg("body-format")
         return FakeResponse(body=self._v2(ref.idx, ref.version, fmt if fmt in ("storage", "atlas_doc_format") else None,
                                           single=True))
@@ -192,8 +204,10 @@ class Confluence:
         cols = {"lastmodified": modified, "created": created}
         ops = {"<": int.__lt__, "<=": int.__le__, ">": int.__gt__, ">=": int.__ge__, "=": int.__eq__}
 
+        kinds = {KINDS[t] for t in q.types if t in KINDS}
+
         def keep(i: int) -> bool:
-            return ("page" in q.types and (sp_idx is None or spaces_col[i] in sp_idx)
+            return (s._p_kind[i] in kinds and (sp_idx is None or spaces_col[i] in sp_idx)
                     and all(ops[op](cols[f][i], v) for f, op, v in q.ranges))
 
         hits = self.sorted_pages(("cql", q.cache_key()), keep, q.order or [("id", True)])
@@ -251,22 +265,25 @@ class Confluence:
         return self.offset_page(req, "/rest/api/space", [self.pb.v1_space(sp) for sp in spaces], 25, 500,
                                 {"spaceKey": ",".join(sorted(keys))} if keys else {})
 
-    def space_listing(self, req: FakeRequest) -> tuple[str | None, list[int], set[str], int]:
-        """(spaceKey, page idxs in id order, expand, limit cap) of a v1 content listing."""
+    def space_listing(self, req: FakeRequest, kind: str = "page") -> tuple[str | None, list[int], set[str], int]:
+        """(spaceKey, page (or blog post) idxs in id order, expand, limit cap) of a v1 content listing."""
         s = self.store
+        code = KINDS[kind]
         key = req.arg("spaceKey")
         if key and s.space(key) is None:
             raise v1_error(404, f"No space with key : {key}")
         expand = self.v1_expand(req)
         sp = s.space(key)["idx"] if key else None
         spaces_col = s.page_columns()[0]
-        hits = self.sorted_pages(("content", sp), lambda i: sp is None or spaces_col[i] == sp, [("id", False)])
+        hits = self.sorted_pages(("content", kind, sp), lambda i: s._p_kind[i] == code and (
+            sp is None or spaces_col[i] == sp), [("id", False)])
         return key, hits, expand, 100 if any(e.startswith("body") for e in expand) else 200
 
     def v1_contents(self, req: FakeRequest) -> FakeResponse:
-        key, hits, expand, cap = self.space_listing(req)
-        if (req.arg("type") or "page") != "page":
-            hits = []  # the fake has no blog posts
+        ctype = req.arg("type") or "page"
+        if ctype not in KINDS:
+            raise v1_error(400, f"Unsupported content type: {ctype}")
+        key, hits, expand, cap = self.space_listing(req, ctype)
         params = {k: v for k, v in (("type", req.arg("type")), ("spaceKey", key),
                                     ("expand", req.arg("expand"))) if v}
         return self.offset_page(req, "/rest/api/content", hits, 25, cap, params,
@@ -329,6 +346,9 @@ def install(fake: FakeAtlassian) -> None:
         add("/api/v2/pages", c.v2_pages)
         add(r"/api/v2/spaces/(?P<space>\d+)/pages", c.v2_pages)
         add(r"/api/v2/pages/(?P<id>\d+)", c.v2_page)
+        add("/api/v2/blogposts", c.v2_blogposts)
+        add(r"/api/v2/spaces/(?P<space>\d+)/blogposts", c.v2_blogposts)
+        add(r"/api/v2/blogposts/(?P<id>\d+)", c.v2_page)
     else:
         add("/rest/api/content", c.v1_contents)
         add("/rest/api/content/scan", c.v1_scan)

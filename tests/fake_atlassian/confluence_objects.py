@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from .data import rng_for, words
+from .data import PAGE, rng_for, words
 from .timefmt import iso_offset, iso_z
 
 if TYPE_CHECKING:
@@ -22,7 +22,11 @@ class PageBuilder:
         s = self.store
         if idx < len(s.spaces):
             return f"{s.spaces[s._p_space[idx]]['name']} Home"
-        return words(rng_for(s.seed, "title", idx), 3).title() + f" {idx}"
+        prefix = "" if s._p_kind[idx] == PAGE else "News: "
+        return prefix + words(rng_for(s.seed, "title", idx), 3).title() + f" {idx}"
+
+    def is_page(self, idx: int) -> bool:
+        return self.store._p_kind[idx] == PAGE
 
     def _paras(self, idx: int) -> list[str]:
         rng = rng_for(self.store.seed, "body", idx, self.store._p_version[idx])
@@ -83,6 +87,17 @@ class PageBuilder:
                        "tinyui": f"/x/{pid}"},
         }
 
+    def v2_blogpost(self, idx: int, body_format: str | None) -> dict:
+        """`BlogPostBulk`: a page's fields less the tree (parent, position, owners)."""
+        page = self.v2_page(idx, body_format)
+        keep = ("id", "status", "title", "spaceId", "authorId", "createdAt", "version", "body")
+        out = {k: page[k] for k in keep}
+        day = iso_z(self.store._p_created[idx])[:10].replace("-", "/")
+        key = self.store.spaces[self.store._p_space[idx]]["key"]
+        out["_links"] = {"webui": f"/spaces/{key}/blog/{day}/{page['id']}", "editui": page["_links"]["editui"],
+                         "tinyui": page["_links"]["tinyui"]}
+        return out
+
     # ----------------------------------------------------------------- v1
     def v1_user(self, u: dict, current: bool = False) -> dict:
         s = self.store
@@ -113,7 +128,8 @@ class PageBuilder:
         s = self.store
         pid = s.page_id(idx)
         sp = s.spaces[s._p_space[idx]]
-        d: dict[str, Any] = {"id": pid, "type": "page", "status": "current", "title": self.title(idx)}
+        d: dict[str, Any] = {"id": pid, "type": "page" if self.is_page(idx) else "blogpost", "status": "current",
+                             "title": self.title(idx)}
         expandable: dict[str, str] = {"childTypes": "", "schedulePublishDate": ""}
         if "operations" in expand:
             d["operations"] = [{"operation": op, "targetType": "page"} for op in ("read", "update", "delete")]

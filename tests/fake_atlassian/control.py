@@ -24,16 +24,17 @@ class Control:
 
     # ----------------------------------------------------------------- records
     def touch(self, kind: str, ident: str | int, at: str | int | None = None) -> dict:
-        """Bump a record: kind "issue" (updated := at or now; JSM request too) or "page"
-        (new version, modified := at or now). `at`: ISO-8601 (naive = UTC) or epoch ms."""
+        """Bump a record: kind "issue" (updated := at or now; JSM request too), "page" or
+        "blogpost" (new version, modified := at or now). `at`: ISO-8601 (naive = UTC) or epoch ms."""
         d = self.fake.data
         ref = d.touch_issue(ident, at) if kind in ("issue", "request") else d.touch_page(ident, at)
         return ref.__dict__
 
     def add(self, kind: str, container: str, at: str | int | None = None) -> dict:
-        """Add an issue to project `container` (key) or a page to space `container` (key)."""
+        """Add an issue to project `container` (key), or a page / blog post to space `container` (key)."""
         d = self.fake.data
-        ref = d.add_issue(container, at) if kind in ("issue", "request") else d.add_page(container, at)
+        ref = d.add_issue(container, at) if kind in ("issue", "request") else d.add_page(
+            container, at, "blogpost" if kind == "blogpost" else "page")
         return ref.__dict__
 
     def delete(self, kind: str, ident: str | int) -> None:
@@ -125,7 +126,8 @@ class Control:
         if (method, name) == ("GET", "info"):
             return {"flavour": f.flavour, "url": f.url, "jira_url": f.jira_url, "confluence_url": f.confluence_url,
                     "seed": f.seed, "size": f.data.size, "issues": f.data.issue_count(),
-                    "pages": f.data.page_count(), "jira_time_zone": f.data.jira_tz_name,
+                    "pages": f.data.page_count(), "blogposts": f.data.page_count("blogpost"),
+                    "jira_time_zone": f.data.jira_tz_name,
                     "confluence_time_zone": f.data.confluence_tz_name}
         if (method, name) == ("GET", "log"):
             return self.read_log()

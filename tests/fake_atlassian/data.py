@@ -20,9 +20,12 @@ BASE_MS = 1717200000000  # 2024-06-01T00:00:00Z
 DAY_MS = 86_400_000
 
 SIZES: dict[str, dict[str, int]] = {
-    "small": {"sd_projects": 3, "sw_projects": 2, "issues": 60, "spaces": 3, "pages": 45, "users": 12},
-    "medium": {"sd_projects": 4, "sw_projects": 4, "issues": 5_000, "spaces": 8, "pages": 2_000, "users": 50},
-    "large": {"sd_projects": 8, "sw_projects": 12, "issues": 100_000, "spaces": 20, "pages": 20_000, "users": 200},
+    "small": {"sd_projects": 3, "sw_projects": 2, "issues": 60, "spaces": 3, "pages": 45, "blogposts": 9,
+              "users": 12},
+    "medium": {"sd_projects": 4, "sw_projects": 4, "issues": 5_000, "spaces": 8, "pages": 2_000,
+               "blogposts": 400, "users": 50},
+    "large": {"sd_projects": 8, "sw_projects": 12, "issues": 100_000, "spaces": 20, "pages": 20_000,
+              "blogposts": 4_000, "users": 200},
 }
 
 WORDS = (
@@ -74,6 +77,8 @@ class IssueRef:
 
 @dataclass(frozen=True)
 class PageRef:
+    """The index entry of one page or blog post."""
+
     idx: int
     id: str
     space_id: str
@@ -81,6 +86,11 @@ class PageRef:
     created: int
     modified: int  # current version's createdAt / when
     version: int
+    kind: str = "page"  # or "blogpost"
+
+
+PAGE, BLOGPOST = 0, 1
+KINDS = {"page": PAGE, "blogpost": BLOGPOST}
 
 
 class Store:
@@ -88,7 +98,7 @@ class Store:
 
     def __init__(self, seed: int = 7, size: str = "small", *, flavour: str = "cloud",
                  jira_tz: str = "America/Los_Angeles", confluence_tz: str = "Asia/Kolkata",
-                 issues: int | None = None, pages: int | None = None) -> None:
+                 issues: int | None = None, pages: int | None = None, blogposts: int | None = None) -> None:
         if size not in SIZES:
             raise ValueError(f"size must be one of {sorted(SIZES)}")
         self.seed, self.size, self.flavour = seed, size, flavour
@@ -99,6 +109,8 @@ class Store:
             counts["issues"] = issues
         if pages is not None:
             counts["pages"] = pages
+        if blogposts is not None:
+            counts["blogposts"] = blogposts
         self.counts = counts
         self.lock = threading.RLock()
         self.generation = 0  # bumped by every mutation: query caches key on it
@@ -110,7 +122,7 @@ class Store:
         self._build_projects(counts["sd_projects"], counts["sw_projects"])
         self._build_issues(counts["issues"])
         self._build_spaces(counts["spaces"])
-        self._build_pages(counts["pages"])
+        self._build_pages(counts["pages"], counts["blogposts"])
 
     # ----------------------------------------------------------------- users
     def _build_users(self, n: int) -> None:
@@ -250,10 +262,13 @@ class Store:
     def space(self, key_or_id: str) -> dict | None:
         return self._space_by_key.get(str(key_or_id)) or self._space_by_id.get(str(key_or_id))
 
-    def _build_pages(self, n: int) -> None:
+    def _build_pages(self, n: int, blogs: int) -> None:
+        """Pages first (idx < n; the first `spaces` are the homepages), then blog posts."""
         n = max(n, len(self.spaces))
         rng = rng_for(self.seed, "pages")
         ns = len(self.spaces)
+        self._p_kind = [PAGE] * n + [BLOGPOST] * blogs
+        n += blogs
         self._p_space = [i % ns for i in range(n)]
         self._p_created: list[int] = []
         self._p_modified: list[int] = []
@@ -270,44 +285,55 @@ class Store:
     def page_id(self, idx: int) -> str:
         return str(98304 + idx * 3)
 
-    def _page_idx(self, page_id: str | int) -> int | None:
+    def _page_idx(self, page_id: str | int, kind: str | None = None) -> int | None:
+        """Index of a live page/blog post by id (of that kind only, when given)."""
         s = str(page_id)
         if not s.isdigit() or (int(s) - 98304) % 3:
             return None
         idx = (int(s) - 98304) // 3
-        if 0 <= idx < len(self._p_space) and idx not in self._p_deleted:
+        if 0 <= idx < len(self._p_space) and idx not in self._p_deleted and (
+                kind is None or self._p_kind[idx] == KINDS[kind]):
             return idx
         return None
 
     def _pref(self, idx: int) -> PageRef:
         sp = self.spaces[self._p_space[idx]]
         return PageRef(idx, self.page_id(idx), sp["id"], sp["key"], self._p_created[idx],
-                       self._p_modified[idx], self._p_version[idx])
+                       self._p_modified[idx], self._p_version[idx],
+                       "page" if self._p_kind[idx] == PAGE else "blogpost")
 
-    def page_ref(self, page_id: str | int) -> PageRef | None:
-        idx = self._page_idx(page_id)
+    def page_ref(self, page_id: str | int, kind: str | None = "page") -> PageRef | None:
+        """A page's ref (kind="blogpost": a blog post's; None: either)."""
+        idx = self._page_idx(page_id, kind)
         return None if idx is None else self._pref(idx)
 
-    def pages(self, space_keys: list[str] | None = None) -> list[PageRef]:
-        """Every live page (optionally of some spaces), in id order."""
+    def pages(self, space_keys: list[str] | None = None, kind: str = "page") -> list[PageRef]:
+        """Every live page (or blog post, with kind="blogpost"), optionally of some spaces, in id order."""
+        code = KINDS[kind]
         with self.lock:
             wanted = None if space_keys is None else {
                 self._space_by_key[k]["idx"] for k in space_keys if k in self._space_by_key}
             return [self._pref(i) for i in range(len(self._p_space))
-                    if i not in self._p_deleted and (wanted is None or self._p_space[i] in wanted)]
+                    if i not in self._p_deleted and self._p_kind[i] == code
+                    and (wanted is None or self._p_space[i] in wanted)]
 
-    def page_count(self) -> int:
-        return len(self._p_space) - len(self._p_deleted)
+    def blogposts(self, space_keys: list[str] | None = None) -> list[PageRef]:
+        return self.pages(space_keys, kind="blogpost")
+
+    def page_count(self, kind: str = "page") -> int:
+        code = KINDS[kind]
+        return sum(1 for i, k in enumerate(self._p_kind) if k == code and i not in self._p_deleted)
 
     def page_columns(self) -> tuple[list[int], list[int], list[int], set[int]]:
+        """(space idx, modified, created, deleted) of pages and blog posts (see `_p_kind`)."""
         return self._p_space, self._p_modified, self._p_created, self._p_deleted
 
     def page_parent_idx(self, idx: int) -> int | None:
         """Homepages have no parent; other pages hang under an earlier page of their space."""
         ns = len(self.spaces)
-        if idx < ns:
+        if idx < ns or self._p_kind[idx] != PAGE:
             return None
-        choices = range(self._p_space[idx], idx, ns)
+        choices = [j for j in range(self._p_space[idx], idx, ns) if self._p_kind[j] == PAGE]
         return rng_for(self.seed, "parent", idx).choice(choices)
 
     def unindexed(self, writes: dict[int, int], lag_ms: int) -> set[int]:
@@ -369,11 +395,12 @@ class Store:
             self._bump()
             return self._pref(idx)
 
-    def add_page(self, space_key: str, at: str | int | None = None) -> PageRef:
+    def add_page(self, space_key: str, at: str | int | None = None, kind: str = "page") -> PageRef:
         with self.lock:
             sp = self._space_by_key[space_key]
             ts = now_ms() if at is None else parse_instant(at)
             idx = len(self._p_space)
+            self._p_kind.append(KINDS[kind])
             self._p_space.append(sp["idx"])
             self._p_created.append(ts)
             self._p_modified.append(ts)

@@ -72,7 +72,7 @@ class FakeAtlassian:
                  confluence_tz: str = "Asia/Kolkata", jira_context: str = "",
                  confluence_context: str = "", confluence_host: str = "same",
                  deployment_type: str | None = None, issues: int | None = None,
-                 pages: int | None = None, install_idp: bool = True, port: int = 0,
+                 pages: int | None = None, blogposts: int | None = None, install_idp: bool = True, port: int = 0,
                  render_cache: int | None = 4096) -> None:
         if flavour not in ("cloud", "server"):
             raise ValueError("flavour must be 'cloud' or 'server'")
@@ -87,7 +87,7 @@ class FakeAtlassian:
         self.confluence_context = "/wiki" if flavour == "cloud" else confluence_context.rstrip("/")
         self.confluence_host = confluence_host
         self.data = Store(seed, size, flavour=flavour, jira_tz=jira_tz, confluence_tz=confluence_tz,
-                          issues=issues, pages=pages)
+                          issues=issues, pages=pages, blogposts=blogposts)
         self.log = RequestLog()
         self.faults = Faults()
         self.latency_ms = latency_ms
