@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         env = {**tap_env(fake), "TARGET_DUCKDB_PATH": str(db), "TARGET_DUCKDB_SCHEMA": SCHEMA}
         step(f"fake Atlassian Cloud site on {fake.url} (user {fake.credentials['user']}, API token login)")
         step("meltano run --full-refresh tap-atlassian target-duckdb")
-        meltano(["run", "--full-refresh", "tap-atlassian", "target-duckdb"], env)
+        meltano(["run", "--full-refresh", "--state-id-suffix=demo", "tap-atlassian", "target-duckdb"], env)
         step("counting what the tap emits (meltano invoke tap-atlassian)")
         with tempfile.TemporaryFile("w+", encoding="utf-8") as out:
             meltano(["invoke", "tap-atlassian"], env, stdout=out)

@@ -226,3 +226,25 @@ def test_auth_commands_run_through_meltano(meltano_home: dict[str, str], tmp_pat
     assert json.loads(status.stdout)["settings_file"] == str(tmp_path / "OAuthSettings.txt")
     for out in (url, status):
         assert secret not in out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("login", ["pat", "password"])
+def test_meltano_run_server_data_center(meltano_home: dict[str, str], tmp_path: Path, login: str) -> None:
+    """The README's Server / Data Center quick starts: a personal access token, or user and
+    password; `deployment: auto` finds out from serverInfo that the site is not Cloud."""
+    with FakeAtlassian(flavour="server", seed=5, size="small", deployment_type="DataCenter") as site:
+        if login == "pat":
+            settings = {"auth_scheme": "pat", "personal_access_token": site.credentials["personal_access_token"]}
+        else:
+            settings = {"auth_scheme": "basic", "user": site.credentials["user"],
+                        "password": site.credentials["password"]}
+        tap = {f"TAP_ATLASSIAN_{k.upper()}": v for k, v in
+               {"url": site.url, "search_lag_minutes": "0", **settings}.items()}
+        db = tmp_path / "server.duckdb"
+        env = {**meltano_home, **tap, "TARGET_DUCKDB_PATH": str(db), "TARGET_DUCKDB_SCHEMA": SCHEMA}
+        expected = emitted_by_tap(env)
+        meltano(["run", f"--state-id-suffix=server-{login}", "tap-atlassian", "target-duckdb"], env)
+        assert duckdb_counts(db, SCHEMA) == expected
+        assert expected["jira_issues"] == site.data.issue_count()
+        assert any(e.path.startswith("/rest/api/2/search") for e in site.log)  # the Server API
+        assert {e.auth for e in site.log if e.auth} == {"pat" if login == "pat" else "basic"}
