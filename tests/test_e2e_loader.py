@@ -19,7 +19,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 LOADER = ROOT / "loaders" / "target-duckdb-lossless"
 
-pytestmark = pytest.mark.xdist_group("e2e_loader")
+pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e_loader")]
 
 
 def run_loader(tmp_path: Path, messages: list[dict], **config) -> subprocess.CompletedProcess:
