@@ -99,6 +99,11 @@ def run(args: argparse.Namespace) -> t.Any:
 
 def main(argv: list[str] | None = None) -> int:
     """Console entry point."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--verifier" in argv[:-1]:
+        # A code may begin with "-" (URL-safe base64), which argparse takes for an option.
+        at = argv.index("--verifier")
+        argv[at:at + 2] = [f"--verifier={argv[at + 1]}"]
     args = _parser().parse_args(argv)
     secrets: list[str] = []
     try:

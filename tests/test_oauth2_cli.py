@@ -163,6 +163,13 @@ def test_status_without_tokens_and_off_mode(fake, tmp_path):
     assert not auth.settings_path.exists()
 
 
+def test_a_verifier_beginning_with_a_dash_is_a_value_not_an_option(fake, tmp_path):
+    auth = Auth(fake, tmp_path)
+    refused = auth("exchange", "--verifier", "-Xy_not-a-real-code")
+    assert refused.returncode == 1, refused.stderr  # the server's refusal, not a usage error
+    assert "exchanging the authorization code" in refused.stderr.strip().splitlines()[-1]
+
+
 def test_seeds_recipe_url_with_initiate_oauth_off_and_no_token(fake, tmp_path):
     """Seeds, headless option 1: InitiateOAuth=OFF + client id/secret, then the URL."""
     auth = Auth(fake, tmp_path)
