@@ -23,7 +23,11 @@ from tap_atlassian.client import ApiClient, ApiError
 from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings
 from tap_atlassian.schemas import schema
 from tap_atlassian.sites import Sites
-from tap_atlassian.streams.confluence import ConfluencePagesStream, ConfluenceSpacesStream
+from tap_atlassian.streams.confluence import (
+    ConfluenceBlogPostsStream,
+    ConfluencePagesStream,
+    ConfluenceSpacesStream,
+)
 from tap_atlassian.streams.jira import JiraFieldsStream, JiraIssuesStream
 from tap_atlassian.streams.jsm import RequestsStream, RequestTypesStream, ServiceDesksStream
 
@@ -35,6 +39,7 @@ if t.TYPE_CHECKING:
 STREAMS: tuple[tuple[str, type[Stream]], ...] = (
     ("confluence", ConfluenceSpacesStream),
     ("confluence", ConfluencePagesStream),
+    ("confluence", ConfluenceBlogPostsStream),
     ("jira_service_desk", JiraFieldsStream),
     ("jira_service_desk", JiraIssuesStream),
     ("jira_service_desk", ServiceDesksStream),

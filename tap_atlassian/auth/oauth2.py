@@ -80,6 +80,8 @@ STREAM_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {
     "confluence_spaces": (("read:confluence-space.summary", "read:space:confluence"),),
     "confluence_pages": (("search:confluence", "read:content-details:confluence"),
                          ("read:confluence-content.all", "read:page:confluence")),
+    "confluence_blogposts": (("search:confluence", "read:content-details:confluence"),
+                             ("read:confluence-content.all", "read:page:confluence")),
     "jira_fields": (("read:jira-work",),),
     "jira_issues": (("read:jira-work",),),
     "jsm_service_desks": (("read:servicedesk-request",),),

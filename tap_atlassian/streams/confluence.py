@@ -1,4 +1,8 @@
-"""Confluence streams: spaces and pages (Cloud REST v2 + v1 CQL search, Server/DC REST v1).
+"""Confluence streams: spaces, pages and blog posts (Cloud REST v2 + v1 CQL search, Server/DC REST v1).
+
+Pages and blog posts share :class:`ConfluenceContentStream`; each names only its content
+type (``/api/v2/pages`` vs ``/api/v2/blogposts``, CQL ``type = page`` vs ``type = blogpost``,
+v1 ``type=page`` vs ``type=blogpost``). What follows says "pages" for either.
 
 - Cloud full sync: v2 ``GET /wiki/api/v2/pages?body-format=storage&sort=id``
   (https://developer.atlassian.com/cloud/confluence/rest/v2/api-group-page/#api-pages-get).
@@ -29,7 +33,6 @@ if t.TYPE_CHECKING:
     from tap_atlassian.client import ApiClient
 
 LOGGER = logging.getLogger("tap-atlassian")
-V1_EXPAND = "body.storage,version,space,history,ancestors"
 V1_BODY_SEARCH_CAP = 50  # CQL search with body expansion (DC KB)
 V1_BODY_CONTENT_CAP = 100
 
@@ -86,10 +89,14 @@ class ConfluenceSpacesStream(ConfluenceStream):
         yield from self.spaces()
 
 
-class ConfluencePagesStream(ConfluenceStream):
-    """Pages with their storage body, incremental on ``last_modified``."""
+class ConfluenceContentStream(ConfluenceStream):
+    """One content type (pages or blog posts) with its storage body, incremental on
+    ``last_modified``. Subclasses only name the type: ``content_type`` (v1 ``type`` and CQL
+    ``type =``), ``collection`` (the v2 path, ``/api/v2/{collection}``) and ``v1_expand``."""
 
-    name = "confluence_pages"
+    content_type: t.ClassVar[str]
+    collection: t.ClassVar[str]
+    v1_expand: t.ClassVar[str]
     primary_keys = ("id",)
     replication_key = "last_modified"
 
@@ -123,7 +130,7 @@ class ConfluencePagesStream(ConfluenceStream):
         yield from self._cloud_changed(window) if self.is_cloud else self._server_changed(window)
 
     def _cql(self, window: Window, lower: dt.datetime | None) -> str:
-        parts = ["type = page"]
+        parts = [f"type = {self.content_type}"]
         if lower is not None:
             parts.append(f'lastmodified >= "{window.lower_literal(lower)}"')
         parts.append(f'lastmodified <= "{window.upper_literal()}"')
@@ -134,15 +141,15 @@ class ConfluencePagesStream(ConfluenceStream):
     def _cloud_full(self) -> t.Iterator[dict]:
         params: dict[str, t.Any] = {"body-format": "storage", "sort": "id"}
         if not self.settings.space_keys:
-            yield from self.paginate("/api/v2/pages", CursorLinkPaginator, params)
+            yield from self.paginate(f"/api/v2/{self.collection}", CursorLinkPaginator, params)
             return
         ids = [s["id"] for s in self.spaces()]
         for i in range(0, len(ids), 100):  # space-id takes at most 100 ids
-            yield from self.paginate("/api/v2/pages", CursorLinkPaginator,
+            yield from self.paginate(f"/api/v2/{self.collection}", CursorLinkPaginator,
                                      {**params, "space-id": ids[i:i + 100]})
 
     def _server_full(self) -> t.Iterator[dict]:
-        params = {"type": "page", "expand": V1_EXPAND}
+        params = {"type": self.content_type, "expand": self.v1_expand}
         keys = self.settings.space_keys
         for key in keys or [None]:
             try:
@@ -151,7 +158,7 @@ class ConfluencePagesStream(ConfluenceStream):
             except AccessError as exc:
                 if key is None:
                     raise
-                LOGGER.warning("confluence_pages: space %s skipped: %s", key, exc)
+                LOGGER.warning("%s: space %s skipped: %s", self.name, key, exc)
 
     def _emit(self, pages: list[dict], window: Window) -> t.Iterator[dict]:
         timed = [(page_time(p), p) for p in pages]
@@ -167,7 +174,7 @@ class ConfluencePagesStream(ConfluenceStream):
             ids = [str(h["id"]) for h in hits if h.get("id")]
             if not ids:
                 continue
-            body, _ = self.client.get("/api/v2/pages", {"id": ids, "body-format": "storage",
+            body, _ = self.client.get(f"/api/v2/{self.collection}", {"id": ids, "body-format": "storage",
                                                         "limit": len(ids)})
             yield from self._emit(body.get("results") or [], window)
 
@@ -175,10 +182,28 @@ class ConfluencePagesStream(ConfluenceStream):
         limit = min(self.settings.page_size, V1_BODY_SEARCH_CAP)
 
         def fetch(lower: dt.datetime | None, start: int) -> tuple[list[dict], bool]:
-            params = {"cql": self._cql(window, lower), "expand": V1_EXPAND, "start": start, "limit": limit}
+            params = {"cql": self._cql(window, lower), "expand": self.v1_expand, "start": start, "limit": limit}
             body, _ = self.client.get("/rest/api/content/search", params)
             results = body.get("results") or []
             return results, not (body.get("_links") or {}).get("next")
 
         for hits in keyset_pages(fetch, page_time, window.query_lower, keyset=window.tz is not None):
             yield from self._emit(hits, window)
+
+
+class ConfluencePagesStream(ConfluenceContentStream):
+    """Pages: v2 ``/pages``, v1 ``type=page`` (with their ancestors)."""
+
+    name = "confluence_pages"
+    content_type = "page"
+    collection = "pages"
+    v1_expand = "body.storage,version,space,history,ancestors"
+
+
+class ConfluenceBlogPostsStream(ConfluenceContentStream):
+    """Blog posts: v2 ``/blogposts`` (``BlogPostBulk``), v1 ``type=blogpost`` (no ancestors)."""
+
+    name = "confluence_blogposts"
+    content_type = "blogpost"
+    collection = "blogposts"
+    v1_expand = "body.storage,version,space,history"
