@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import json
 import os
 import re
 import tempfile
 import typing as t
 
 import duckdb
+import msgspec
 from singer_sdk.sinks import BatchSink
 
 if t.TYPE_CHECKING:
@@ -55,6 +55,9 @@ def _jsonable(value: t.Any) -> t.Any:
     raise TypeError(msg)
 
 
+_encoder = msgspec.json.Encoder(enc_hook=_jsonable, decimal_format="number")
+
+
 class RowCountMismatchError(RuntimeError):
     """The database saw a different number of rows than the batch held."""
 
@@ -95,7 +98,7 @@ class DuckDBSink(BatchSink):
         """Last record wins per key, as an upsert would leave them."""
         if not self.key_properties or self.config.get("load_method") == "append-only":
             return records
-        latest = {tuple(json.dumps(r.get(k), default=_jsonable) for k in self.key_properties): r for r in records}
+        latest = {_encoder.encode([r.get(k) for k in self.key_properties]): r for r in records}
         self.tally_duplicate_merged(len(records) - len(latest))
         return list(latest.values())
 
@@ -107,10 +110,10 @@ class DuckDBSink(BatchSink):
         columns = self.columns
         fd, path = tempfile.mkstemp(prefix="target-duckdb-", suffix=".jsonl")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
+            with os.fdopen(fd, "wb") as out:
                 for record in records:
-                    row = {c: record.get(c) for c in columns}
-                    out.write(json.dumps(row, default=_jsonable, ensure_ascii=False) + "\n")
+                    out.write(_encoder.encode({c: record.get(c) for c in columns}))
+                    out.write(b"\n")
             self._merge(path, columns, len(records))
         finally:
             os.unlink(path)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from singer_sdk import Target
 from singer_sdk import typing as th
+from singer_sdk.contrib.msgspec import MsgSpecReader
 
 from target_duckdb_lossless.sink import DuckDBSink
 
@@ -22,6 +23,8 @@ class TargetDuckDBLossless(Target):
 
     name = "target-duckdb-lossless"
     default_sink_class = DuckDBSink
+    # msgspec decodes Singer lines about twice as fast as the standard library's json
+    message_reader_class = MsgSpecReader
     config_jsonschema = th.PropertiesList(
         th.Property(
             "path",
