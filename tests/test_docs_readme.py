@@ -68,12 +68,34 @@ def test_the_two_commands_are_the_ones_ci_and_make_run() -> None:
     assert re.search(r"^demo:", makefile, re.M) and re.search(r"^test:", makefile, re.M)
 
 
-def test_readme_streams_are_the_contract_streams() -> None:
+def readme_streams() -> list[str]:
     text = README.read_text(encoding="utf-8")
-    listed = re.findall(r"^\| `([a-z_]+)` \| (?:Confluence|Jira|JSM) \|", text, re.M)
+    return re.findall(r"^\| `([a-z_]+)` \| (?:Confluence|Jira|JSM) \|", text, re.M)
+
+
+def test_readme_streams_are_the_contract_streams() -> None:
     contract = ["confluence_spaces", "confluence_pages", "jira_fields", "jira_issues",
                 "jsm_service_desks", "jsm_request_types", "jsm_requests"]
-    assert listed[: len(contract)] == contract
+    assert readme_streams()[: len(contract)] == contract
+
+
+def test_readme_streams_are_streams_the_tap_discovers(tmp_path: Path) -> None:
+    """Every stream the README lists is in the catalog the tap discovers (on the fake site)."""
+    import json
+
+    from tests.fake_atlassian import FakeAtlassian
+
+    with FakeAtlassian(flavour="cloud", seed=7, size="small") as fake:
+        config = tmp_path / "config.json"
+        config.write_text(json.dumps({"url": fake.url, "auth_scheme": "basic", "user": fake.credentials["user"],
+                                      "api_token": fake.credentials["api_token"]}))
+        out = subprocess.run(
+            [sys.executable, "-c", "from tap_atlassian.tap import TapAtlassian; TapAtlassian.cli()",
+             "--config", str(config), "--discover"],
+            capture_output=True, text=True, check=True, timeout=120, cwd=ROOT,
+        ).stdout
+    discovered = {s["tap_stream_id"] for s in json.loads(out)["streams"]}
+    assert set(readme_streams()) <= discovered
 
 
 def test_scale_out_example_is_the_working_meltano_yml() -> None:
