@@ -28,7 +28,7 @@ from tap_atlassian.streams.confluence import (
     ConfluencePagesStream,
     ConfluenceSpacesStream,
 )
-from tap_atlassian.streams.jira import JiraFieldsStream, JiraIssuesStream
+from tap_atlassian.streams.jira import JiraFieldsStream, JiraIssueCommentsStream, JiraIssuesStream
 from tap_atlassian.streams.jsm import RequestsStream, RequestTypesStream, ServiceDesksStream
 
 if t.TYPE_CHECKING:
@@ -42,6 +42,7 @@ STREAMS: tuple[tuple[str, type[Stream]], ...] = (
     ("confluence", ConfluenceBlogPostsStream),
     ("jira_service_desk", JiraFieldsStream),
     ("jira_service_desk", JiraIssuesStream),
+    ("jira_service_desk", JiraIssueCommentsStream),
     ("jira_service_desk", ServiceDesksStream),
     ("jira_service_desk", RequestTypesStream),
     ("jira_service_desk", RequestsStream),
