@@ -28,7 +28,12 @@ from tap_atlassian.streams.confluence import (
     ConfluencePagesStream,
     ConfluenceSpacesStream,
 )
-from tap_atlassian.streams.jira import JiraFieldsStream, JiraIssueCommentsStream, JiraIssuesStream
+from tap_atlassian.streams.jira import (
+    JiraFieldsStream,
+    JiraIssueChangelogsStream,
+    JiraIssueCommentsStream,
+    JiraIssuesStream,
+)
 from tap_atlassian.streams.jsm import RequestsStream, RequestTypesStream, ServiceDesksStream
 
 if t.TYPE_CHECKING:
@@ -43,6 +48,7 @@ STREAMS: tuple[tuple[str, type[Stream]], ...] = (
     ("jira_service_desk", JiraFieldsStream),
     ("jira_service_desk", JiraIssuesStream),
     ("jira_service_desk", JiraIssueCommentsStream),
+    ("jira_service_desk", JiraIssueChangelogsStream),
     ("jira_service_desk", ServiceDesksStream),
     ("jira_service_desk", RequestTypesStream),
     ("jira_service_desk", RequestsStream),
@@ -110,6 +116,8 @@ class TapAtlassian(Tap):
         out: list[Stream] = []
         for product, cls in STREAMS:
             if not self.settings.wants(product):
+                continue
+            if getattr(cls, "cloud_only", False) and not self.sites.site(cls.product).is_cloud:
                 continue
             entry = self.input_catalog.get_stream(cls.name) if self.input_catalog else None
             if entry is not None:

@@ -1,5 +1,5 @@
-"""Per-issue child streams (jira_issue_comments): exactly once, parent-driven increments,
-project_keys / start_date / products, Cloud and Server. Expected records are read from the
+"""Per-issue child streams (jira_issue_comments; jira_issue_changelogs, Cloud only): exactly
+once, parent-driven increments, project_keys / start_date / products, Cloud and Server. Expected records are read from the
 fake over HTTP, independently of the tap."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from tests.tapdriver import discover, fake_config, run_tap, select
 
 UTC = dt.timezone.utc
 # stream -> (child path below /rest/api/{api}/issue/{id}, records key of one page)
-CHILDREN = {"jira_issue_comments": ("comment", "comments")}
-FLAVOURS = {"jira_issue_comments": ["cloud", "server"]}
+CHILDREN = {"jira_issue_comments": ("comment", "comments"), "jira_issue_changelogs": ("changelog", "values")}
+FLAVOURS = {"jira_issue_comments": ["cloud", "server"], "jira_issue_changelogs": ["cloud"]}
 CASES = [(stream, flavour) for stream in CHILDREN for flavour in FLAVOURS[stream]]
 
 
@@ -68,7 +68,7 @@ def test_children_exactly_once(fake_factory, stream: str, flavour: str, page_siz
     for record in run.records[stream]:
         assert record["issueId"] == want[str(record["id"])]
         assert ts(record["issueUpdated"]) == dt.datetime.fromtimestamp(issue_updated[record["issueId"]] / 1000, UTC)
-    if page_size == 3:  # every issue has more children than a page of 3: paged by startAt
+    if page_size == 3:  # some issues have more children than a page of 3: paged by startAt
         assert [e for e in child_requests(fake, stream) if e.query.get("startAt") == ["3"]]
     mark = run.last_state["bookmarks"][stream]["replication_key_value"]
     assert mark == max(r["issueUpdated"] for r in run.records[stream])
@@ -159,3 +159,13 @@ def test_issue_gone_between_search_and_read_is_a_warning(fake_factory, stream: s
     others = [r.id for r in fake.data.issues() if r.id != gone.id]
     fake.control.clear_faults()
     assert {str(r["id"]) for r in run.records[stream]} == set(children_of(fake, stream, others))
+
+
+def test_changelogs_are_cloud_only(fake_server) -> None:  # noqa: ANN001
+    """Server/DC has no /issue/{id}/changelog resource: the stream is not discovered there."""
+    names = {s["tap_stream_id"] for s in discover(fake_config(fake_server))["streams"]}
+    assert "jira_issue_comments" in names and "jira_issue_changelogs" not in names
+    run = run_tap(fake_config(fake_server, products=["jira_service_desk"], project_keys=["SWA"]))
+    assert run.returncode == 0, run.last_stderr_line
+    assert "jira_issue_changelogs" not in run.records and run.records["jira_issue_comments"]
+    assert not fake_server.log.find("/changelog")

@@ -85,6 +85,7 @@ STREAM_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {
     "jira_fields": (("read:jira-work",),),
     "jira_issues": (("read:jira-work",),),
     "jira_issue_comments": (("read:jira-work",),),
+    "jira_issue_changelogs": (("read:jira-work",),),
     "jsm_service_desks": (("read:servicedesk-request",),),
     "jsm_request_types": (("read:servicedesk-request",),),
     "jsm_requests": (("read:servicedesk-request",), ("read:jira-work",)),
