@@ -35,8 +35,11 @@ def only_blogposts(fake, **overrides):  # noqa: ANN001, ANN201
 @pytest.mark.parametrize("page_size", [4, 50])
 def test_blogposts_exactly_once_and_never_pages(fake_factory, flavour: str, page_size: int) -> None:  # noqa: ANN001
     fake = fake_factory(flavour=flavour, seed=7, size="small", blogposts=23)
-    run = run_tap(fake_config(fake, products=["confluence"], page_size=page_size))
+    config = fake_config(fake, products=["confluence"], page_size=page_size)
+    run = run_tap(config)
     assert run.returncode == 0, run.last_stderr_line
+    secret = config.get("api_token") or config["password"]
+    assert secret not in run.stderr and secret not in run.stdout
     blogposts = {p.id for p in fake.data.blogposts()}
     pages = {p.id for p in fake.data.pages()}
     assert len(blogposts) == 23 and not blogposts & pages
