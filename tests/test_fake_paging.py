@@ -311,6 +311,32 @@ def test_jira_comments_and_changelog_offsets(cloud: FakeAtlassian, size: int) ->
     assert history[-1]["created"] == full["fields"]["updated"]  # the last change is the issue's `updated`
 
 
+def test_jira_server_changelog_expansion(cloud: FakeAtlassian, server: FakeAtlassian) -> None:
+    """Server v2 `?expand=changelog`: every history in one answer, the ones Cloud's `/changelog` pages."""
+    s, c = session(server), session(cloud)
+    for ref in server.data.issues(["SWA", "SDB"])[:8]:
+        url = f"{server.jira_url}/rest/api/2/issue/{ref.id}"
+        body = s.get(url, params={"expand": "changelog", "fields": "updated"}, timeout=10).json()
+        assert set(body["fields"]) == {"updated"} and body["key"] == ref.key
+        log = body["changelog"]
+        histories = log["histories"]
+        assert log["startAt"] == 0 and log["total"] == log["maxResults"] == len(histories) >= 1
+        assert histories[-1]["created"] == body["fields"]["updated"]
+        assert all(set(h) == {"id", "author", "created", "items"} and "name" in h["author"] for h in histories)
+        assert all(set(i) == {"field", "fieldtype", "from", "fromString", "to", "toString"}
+                   for h in histories for i in h["items"])
+        paged = c.get(f"{cloud.jira_url}/rest/api/3/issue/{ref.id}/changelog", params={"maxResults": 100},
+                      timeout=10).json()["values"]
+        assert [(h["id"], h["created"]) for h in histories] == [(h["id"], h["created"]) for h in paged]
+        assert [h["items"] for h in histories] == [
+            [{k: v for k, v in i.items() if k != "fieldId"} for i in h["items"]] for h in paged]
+    plain = s.get(f"{server.jira_url}/rest/api/2/issue/{ref.key}", params={"fields": "updated"}, timeout=10).json()
+    assert "changelog" not in plain
+    assert s.get(f"{server.jira_url}/rest/api/2/issue/{ref.key}/changelog", timeout=10).status_code == 404
+    missing = s.get(f"{server.jira_url}/rest/api/2/issue/SWA-99999", params={"expand": "changelog"}, timeout=10)
+    assert missing.status_code == 404 and missing.json()["errorMessages"]
+
+
 def test_jsm_request_status_filter(cloud: FakeAtlassian) -> None:
     s = session(cloud)
     url = cloud.url + "/rest/servicedeskapi/request"

@@ -202,9 +202,24 @@ class Jira:
             "scmInfo": "5177f96791252404c766ca1ff3f185116ee1a1a1", "serverTitle": "Jira"})
 
     def issue(self, req: FakeRequest) -> FakeResponse:
+        """`GET /rest/api/{2,3}/issue/{key}` (`fields`); on Server `expand=changelog` adds every
+        history in one answer (`{startAt, maxResults, total, histories}`, oldest first)."""
         idx = self._issue_or_404(req)
         fields = self.fields_spec(req.args("fields") or ["*all"])
-        return FakeResponse(body=self.issue_bytes(idx, self.api(req), fields))
+        body = self.issue_bytes(idx, self.api(req), fields)
+        if not self.cloud and "changelog" in req.args("expand"):
+            histories = self.server_histories(idx)
+            changelog = {"startAt": 0, "maxResults": len(histories), "total": len(histories),
+                         "histories": histories}
+            body = body[:-1] + b',"changelog":' + orjson.dumps(changelog) + b"}"
+        return FakeResponse(body=body)
+
+    def server_histories(self, idx: int) -> list[dict]:
+        """The histories the Cloud `/changelog` serves, as Server v2 writes them (no `fieldId`)."""
+        histories = build_changelog(self.builder, idx)
+        for history in histories:
+            history["items"] = [{k: v for k, v in item.items() if k != "fieldId"} for item in history["items"]]
+        return histories
 
     def _issue_or_404(self, req: FakeRequest) -> int:
         ref = self.store.issue_ref(req.params["key"])
