@@ -1,11 +1,13 @@
-"""Per-issue child streams (jira_issue_comments; jira_issue_changelogs, Cloud only): exactly
-once, parent-driven increments, project_keys / start_date / products, Cloud and Server. Expected records are read from the
-fake over HTTP, independently of the tap."""
+"""Per-issue child streams (jira_issue_comments, jira_issue_changelogs): exactly once,
+parent-driven increments, project_keys / start_date / products, Cloud and Server (changelogs on
+Server through the issue's ``expand=changelog``). Expected records are read from the fake over
+HTTP, independently of the tap."""
 
 from __future__ import annotations
 
 import collections
 import datetime as dt
+import re
 
 import pytest
 
@@ -14,8 +16,13 @@ from tests.tapdriver import discover, fake_config, run_tap, select
 UTC = dt.timezone.utc
 # stream -> (child path below /rest/api/{api}/issue/{id}, records key of one page)
 CHILDREN = {"jira_issue_comments": ("comment", "comments"), "jira_issue_changelogs": ("changelog", "values")}
-FLAVOURS = {"jira_issue_comments": ["cloud", "server"], "jira_issue_changelogs": ["cloud"]}
-CASES = [(stream, flavour) for stream in CHILDREN for flavour in FLAVOURS[stream]]
+CASES = [(stream, flavour) for stream in CHILDREN for flavour in ("cloud", "server")]
+ISSUE_PATH = re.compile(r"/rest/api/[23]/issue/([^/]+)(?:/(comment|changelog))?")
+
+
+def expanded(fake, stream: str) -> bool:  # noqa: ANN001
+    """Server changelogs: read from `GET /rest/api/2/issue/{id}?expand=changelog`, not a child path."""
+    return stream == "jira_issue_changelogs" and fake.flavour == "server"
 
 
 def ts(value: str) -> dt.datetime:
@@ -33,10 +40,15 @@ def children_of(fake, stream: str, issue_ids) -> dict[str, str]:  # noqa: ANN001
     session = fake.client()
     out: dict[str, str] = {}
     for issue in issue_ids:
-        resp = session.get(f"{fake.jira_url}/rest/api/{api}/issue/{issue}/{suffix}",
-                           params={"maxResults": 100}, timeout=10)
+        if expanded(fake, stream):
+            resp = session.get(f"{fake.jira_url}/rest/api/2/issue/{issue}",
+                               params={"expand": "changelog", "fields": "updated"}, timeout=10)
+            key = "histories"
+        else:
+            resp = session.get(f"{fake.jira_url}/rest/api/{api}/issue/{issue}/{suffix}",
+                               params={"maxResults": 100}, timeout=10)
         resp.raise_for_status()
-        body = resp.json()
+        body = resp.json()["changelog"] if expanded(fake, stream) else resp.json()
         assert len(body[key]) == body["total"], "expected set must come from one page"
         out.update({str(c["id"]): str(issue) for c in body[key]})
     return out
@@ -48,7 +60,24 @@ def only(fake, stream: str, **overrides):  # noqa: ANN001, ANN201
 
 
 def child_requests(fake, stream: str, since: int = 0) -> list:  # noqa: ANN001
-    return [e for e in fake.log[since:] if e.path.endswith("/" + CHILDREN[stream][0])]
+    """The tap's requests that read some issue's children (Server changelogs: expanded issue reads)."""
+    tap = [e for e in fake.log[since:] if e.headers.get("user-agent", "").startswith("tap-atlassian/")]
+    if expanded(fake, stream):
+        return [e for e in tap if (m := ISSUE_PATH.search(e.path)) and not m.group(2)
+                and "changelog" in ",".join(e.query.get("expand", []))]
+    return [e for e in tap if e.path.endswith("/" + CHILDREN[stream][0])]
+
+
+def read_issue(entry) -> str:  # noqa: ANN001
+    """The issue id or key a child request was for."""
+    return ISSUE_PATH.search(entry.path).group(1)
+
+
+def child_fault(fake, stream: str, issue_id: str) -> str:  # noqa: ANN001
+    """A fault pattern (path?query) matching only the reads of one issue's children."""
+    if expanded(fake, stream):
+        return rf"/issue/{issue_id}\?.*\bexpand=[^&]*changelog"
+    return rf"/issue/{issue_id}/{CHILDREN[stream][0]}\b"
 
 
 @pytest.mark.parametrize(("stream", "flavour"), CASES)
@@ -68,8 +97,17 @@ def test_children_exactly_once(fake_factory, stream: str, flavour: str, page_siz
     for record in run.records[stream]:
         assert record["issueId"] == want[str(record["id"])]
         assert ts(record["issueUpdated"]) == dt.datetime.fromtimestamp(issue_updated[record["issueId"]] / 1000, UTC)
-    if page_size == 3:  # some issues have more children than a page of 3: paged by startAt
-        assert [e for e in child_requests(fake, stream) if e.query.get("startAt") == ["3"]]
+    per_issue = collections.Counter(want.values())
+    reads = child_requests(fake, stream)
+    if expanded(fake, stream):  # one read per issue, every history in it, no other issue field
+        assert collections.Counter(read_issue(e) for e in reads) == collections.Counter(
+            r.id for r in fake.data.issues()), "each issue's histories must be read once"
+        assert all(e.query.get("fields") == ["updated"] for e in reads)
+        assert not fake.log.find("/changelog"), "Server/DC has no paged changelog resource"
+        if page_size == 3:
+            assert max(per_issue.values()) > 3, "no issue with more histories than a page"
+    elif page_size == 3:  # some issues have more children than a page of 3: paged by startAt
+        assert [e for e in reads if e.query.get("startAt") == ["3"]]
     mark = run.last_state["bookmarks"][stream]["replication_key_value"]
     assert mark == max(r["issueUpdated"] for r in run.records[stream])
     secret = config.get("api_token") or config["password"]
@@ -99,7 +137,7 @@ def test_second_run_reads_children_of_changed_issues_only(fake_factory, stream: 
     want = children_of(fake, stream, touched)
     assert set(want) <= {str(r["id"]) for r in got}, "a changed issue's children are incomplete"
     assert len(got) == len({str(r["id"]) for r in got}), "a record was emitted twice in one run"
-    read = {e.path.rsplit("/", 2)[-2] for e in child_requests(fake, stream, seen)}
+    read = {read_issue(e) for e in child_requests(fake, stream, seen)}
     assert read <= set(touched) | boundary, "children of an unchanged issue were requested"
     assert ts(second.last_state["bookmarks"][stream]["replication_key_value"]) >= when.replace(microsecond=0)
     third = run_tap(config, catalog=catalog, state=second.last_state)
@@ -151,7 +189,7 @@ def test_killed_run_resumes_without_gaps(fake_factory, stream: str, flavour: str
 def test_issue_gone_between_search_and_read_is_a_warning(fake_factory, stream: str, flavour: str) -> None:  # noqa: ANN001
     fake = fake_factory(flavour=flavour, seed=7, size="small", issues=12)
     gone = fake.data.issues()[4]
-    fake.control.inject(rf"/issue/{gone.id}/{CHILDREN[stream][0]}\b", "404", None)
+    fake.control.inject(child_fault(fake, stream, gone.id), "404", None)
     config, catalog = only(fake, stream)
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.last_stderr_line
@@ -161,11 +199,23 @@ def test_issue_gone_between_search_and_read_is_a_warning(fake_factory, stream: s
     assert {str(r["id"]) for r in run.records[stream]} == set(children_of(fake, stream, others))
 
 
-def test_changelogs_are_cloud_only(fake_server) -> None:  # noqa: ANN001
-    """Server/DC has no /issue/{id}/changelog resource: the stream is not discovered there."""
-    names = {s["tap_stream_id"] for s in discover(fake_config(fake_server))["streams"]}
-    assert "jira_issue_comments" in names and "jira_issue_changelogs" not in names
-    run = run_tap(fake_config(fake_server, products=["jira_service_desk"], project_keys=["SWA"]))
-    assert run.returncode == 0, run.last_stderr_line
-    assert "jira_issue_changelogs" not in run.records and run.records["jira_issue_comments"]
-    assert not fake_server.log.find("/changelog")
+def test_changelogs_agree_between_cloud_and_server(fake_factory) -> None:  # noqa: ANN001
+    """Server/DC discovers the stream and reads the expansion; its records match Cloud's (same seed)."""
+    runs = {}
+    for flavour in ("cloud", "server"):
+        fake = fake_factory(flavour=flavour, seed=5, size="small")
+        names = {s["tap_stream_id"] for s in discover(fake_config(fake))["streams"]}
+        assert {"jira_issue_comments", "jira_issue_changelogs"} <= names
+        config, catalog = only(fake, "jira_issue_changelogs", project_keys=["SWA", "SDB"])
+        run = run_tap(config, catalog=catalog)
+        assert run.returncode == 0, run.last_stderr_line
+        runs[flavour] = run.records["jira_issue_changelogs"]
+
+    def summary(record: dict) -> tuple:
+        items = tuple((i["field"], i["fieldtype"], i["from"], i["fromString"], i["to"], i["toString"])
+                      for i in record["items"])
+        return record["id"], record["issueId"], record["issueUpdated"], record["created"], items
+
+    assert runs["server"] and sorted(map(summary, runs["server"])) == sorted(map(summary, runs["cloud"]))
+    assert {frozenset(r) for r in runs["server"]} == {frozenset(r) - {"historyMetadata"} for r in runs["cloud"]}
+    assert all("name" in r["author"] and "accountId" not in r["author"] for r in runs["server"])

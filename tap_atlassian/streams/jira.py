@@ -6,7 +6,8 @@ Server/DC ``GET /rest/api/2/search`` (startAt). Both are ordered ``updated ASC, 
 inside a :class:`~tap_atlassian.windows.Window`. On Server/DC, whose offsets shift when an
 already-read issue changes and leaves the window, each next page is asked for by keyset
 (``updated >=`` the last issue's minute) and the repeats are dropped by ``(id, updated)``.
-Per-issue streams (comments, changelogs) search the same way, then read each changed issue's children.
+Per-issue streams (comments, changelogs) search the same way, then read each changed issue's children
+(changelogs on Server/DC through the issue's ``expand=changelog``).
 """
 
 from __future__ import annotations
@@ -190,10 +191,8 @@ class IssueChildStream(JiraIssuesStream):
                            self.settings.page_size)
         for issue, updated in search:
             issue_id = str(issue["id"])
-            path = self.child_path.format(api=self.api, issue=issue_id)
             try:
-                children = list(self.paginate(path, self.child_paginator, self.child_params,
-                                              self.child_max_limit))
+                children = self.children(issue_id)
             except AccessError as exc:
                 LOGGER.warning("%s: issue %s skipped: %s", self.name, issue.get("key") or issue_id, exc)
                 continue
@@ -201,6 +200,11 @@ class IssueChildStream(JiraIssuesStream):
                 record["issueId"] = issue_id
                 record["issueUpdated"] = format_utc(updated)
                 yield record
+
+    def children(self, issue_id: str) -> list[dict]:
+        """One issue's records: ``child_path`` paged with ``child_paginator``."""
+        path = self.child_path.format(api=self.api, issue=issue_id)
+        return list(self.paginate(path, self.child_paginator, self.child_params, self.child_max_limit))
 
 
 class CommentsPaginator(StartAtPaginator):
@@ -230,15 +234,21 @@ class ChangelogPaginator(StartAtPaginator):
 
 
 class JiraIssueChangelogsStream(IssueChildStream):
-    """Change histories: Cloud ``/rest/api/3/issue/{id}/changelog``, oldest first.
+    """Change histories, oldest first: Cloud ``/rest/api/3/issue/{id}/changelog`` (paged),
+    Server/DC ``/rest/api/2/issue/{id}?expand=changelog&fields=updated`` (every history in one
+    answer, under ``changelog.histories``). Same records on both.
 
     https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-issueidorkey-changelog-get
-    Cloud only: the paged resource is documented for Cloud; Server/DC gives histories through
-    ``expand=changelog`` on the issue, which this tap does not read yet, so the stream is not
-    discovered there.
+    https://docs.atlassian.com/software/jira/docs/api/REST/9.12.0/#api/2/issue-getIssue
     """
 
     name = "jira_issue_changelogs"
-    cloud_only = True
     child_path = "/rest/api/{api}/issue/{issue}/changelog"
     child_paginator = ChangelogPaginator
+
+    def children(self, issue_id: str) -> list[dict]:
+        """Cloud: the paged resource; Server/DC: the issue's ``changelog`` expansion."""
+        if self.is_cloud:
+            return super().children(issue_id)
+        body, _ = self.client.get(f"/rest/api/2/issue/{issue_id}", {"expand": "changelog", "fields": "updated"})
+        return (body.get("changelog") or {}).get("histories") or []
