@@ -283,7 +283,6 @@ class AtlassianStream(Stream):
     product: t.ClassVar[str] = "jira"
     path: t.ClassVar[str] = ""
     paginator: t.ClassVar[type[Paginator] | None] = None
-    cloud_only: t.ClassVar[bool] = False  # not discovered on Server / Data Center
     # Records keep Atlassian's shape and the schemas are written to match it; the SDK's
     # per-record type walk is the costliest step of a sync, and not needed.
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE

@@ -117,8 +117,6 @@ class TapAtlassian(Tap):
         for product, cls in STREAMS:
             if not self.settings.wants(product):
                 continue
-            if getattr(cls, "cloud_only", False) and not self.sites.site(cls.product).is_cloud:
-                continue
             entry = self.input_catalog.get_stream(cls.name) if self.input_catalog else None
             if entry is not None:
                 stream_schema = entry.schema.to_dict()
