@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
 
 import pytest
 
-from tap_atlassian.config import ConfigError, Settings
+from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings
 from tests.tapdriver import run_tap
 
 CLOUD = {"url": "https://acme.atlassian.net", "auth_scheme": "basic", "user": "ada@example.com",
@@ -112,3 +113,13 @@ def test_auth_command_exit_codes(tmp_path) -> None:  # noqa: ANN001
     assert unsupported.returncode == 1 and "not needed for this scheme" in unsupported.stderr
     assert len(unsupported.stderr.strip().splitlines()) == 1
     assert not [s for s in SECRETS if s in ok.stdout + bad.stderr + unsupported.stderr]
+
+
+def test_typed_defaults_match_the_schema_defaults():
+    """`Settings` repeats the schema's defaults as field defaults; the two must not drift."""
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    with_default = {n: p["default"] for n, p in CONFIG_SCHEMA["properties"].items() if "default" in p}
+    assert with_default  # the schema does declare defaults
+    for name, default in with_default.items():
+        assert name in fields, name
+        assert fields[name].default == default, name
