@@ -194,10 +194,6 @@ class SettingsFile:
 
     # -- reading ---------------------------------------------------------------------
 
-    def exists(self) -> bool:
-        """Whether the file exists (it may still fail to decrypt)."""
-        return self.path.exists()
-
     def load(self) -> dict[str, Any]:
         """A snapshot of the whole state; ``{}`` when the file does not exist.
 

@@ -170,6 +170,16 @@ def test_a_verifier_beginning_with_a_dash_is_a_value_not_an_option(fake, tmp_pat
     assert "exchanging the authorization code" in refused.stderr.strip().splitlines()[-1]
 
 
+def test_token_endpoint_down_is_one_line_with_the_servers_words(fake, tmp_path):
+    auth = Auth(fake, tmp_path, max_retries=1, retry_max_wait_seconds=0)
+    fake.control.inject(r"^/oauth/token$", "503", times=None)
+    down = auth("exchange", "--verifier", "some-code")
+    assert down.returncode == 1, down.stderr
+    last = down.stderr.strip().splitlines()[-1]
+    assert "503 Service Unavailable" in last and "<" not in last
+    auth.assert_no_secret_printed()
+
+
 def test_seeds_recipe_url_with_initiate_oauth_off_and_no_token(fake, tmp_path):
     """Seeds, headless option 1: InitiateOAuth=OFF + client id/secret, then the URL."""
     auth = Auth(fake, tmp_path)

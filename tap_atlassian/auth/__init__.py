@@ -1,7 +1,7 @@
 """Login schemes: ``build_authenticator`` is one lookup in :data:`SCHEMES`.
 
-To add a scheme, replace its ``None`` entry with ``"module:Class"`` (a ``SchemeAuth``
-subclass in this package); nothing else changes.
+To add a scheme, add its ``"module:Class"`` entry (a ``SchemeAuth`` subclass in this
+package); nothing else changes.
 """
 
 from __future__ import annotations
@@ -21,9 +21,8 @@ __all__ = [
     "build_authenticator", "scheme_class",
 ]
 
-# (auth_scheme, oauth_version or None) -> "module:Class" below tap_atlassian.auth, or None
-# while the scheme's issue has not landed.
-SCHEMES: dict[tuple[str, str | None], str | None] = {
+# (auth_scheme, oauth_version or None) -> "module:Class" below tap_atlassian.auth.
+SCHEMES: dict[tuple[str, str | None], str] = {
     ("basic", None): "basic:BasicAuth",
     ("pat", None): "pat:PatAuth",
     ("oauth", "2.0"): "oauth2:OAuth2Auth",
@@ -31,8 +30,6 @@ SCHEMES: dict[tuple[str, str | None], str | None] = {
     ("crowd", None): "crowd:CrowdAuth",
     ("okta", None): "okta:OktaAuth",
 }
-
-_LABELS = {("oauth", "2.0"): "oauth (OAuth 2.0)", ("oauth", "1.0"): "oauth (OAuth 1.0a)"}
 
 
 def scheme_class(settings: Settings) -> type[SchemeAuth]:
@@ -42,13 +39,7 @@ def scheme_class(settings: Settings) -> type[SchemeAuth]:
     if key not in SCHEMES:
         msg = f"auth_scheme: {settings.auth_scheme!r} is not one of basic, oauth, crowd, okta, pat"
         raise ConfigError(msg)
-    target = SCHEMES[key]
-    if target is None:
-        label = _LABELS.get(key, settings.auth_scheme)
-        msg = (f"auth_scheme: {label} is not available yet in this version of tap-atlassian; "
-               "use basic or pat")
-        raise ConfigError(msg)
-    module, _, name = target.partition(":")
+    module, _, name = SCHEMES[key].partition(":")
     return getattr(importlib.import_module(f"tap_atlassian.auth.{module}"), name)
 
 

@@ -49,6 +49,7 @@ import requests
 
 from tap_atlassian.auth.base import AuthError, SchemeAuth
 from tap_atlassian.auth.browser import BrowserLoginError, callback_address, receive_redirect
+from tap_atlassian.client import server_message
 from tap_atlassian.config import ConfigError
 from tap_atlassian.settings_file import SettingsFile, SettingsFileError, resolve_passphrase
 
@@ -138,7 +139,7 @@ def _server_answer(response: requests.Response) -> str:
         detail = body.get("error_description") or body.get("message") or ""
         text = ": ".join(str(p) for p in (error, detail) if p)
     else:
-        text = (response.text or "").strip().splitlines()[0][:200] if response.text else ""
+        text = server_message(response)  # HTML, plain text or an empty body
     return f"{response.status_code} {text}".strip()
 
 
@@ -208,8 +209,8 @@ class OAuth2Auth(SchemeAuth):
 
     def api_base_url(self) -> str:
         """``{oauth_api_url}/ex/jira/{cloudId}`` or ``.../ex/confluence/{cloudId}/wiki``."""
-        cloud_id = self._ensure()["cloud_id"]
-        base = f"{self.settings.oauth_api_url}/ex/{self.product}/{cloud_id}"
+        self._ensure()
+        base = f"{self.settings.oauth_api_url}/ex/{self.product}/{self._site_info['id']}"
         return f"{base}/wiki" if self.product == "confluence" else base
 
     def prepare_session(self, session: requests.Session) -> None:  # noqa: ARG002
@@ -218,7 +219,7 @@ class OAuth2Auth(SchemeAuth):
 
     def apply(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """``Authorization: Bearer``, refreshing first when within 60 s of expiry."""
-        tokens = self._current_tokens()
+        tokens = self._ensure()
         request.headers["Authorization"] = f"Bearer {tokens['access_token']}"
         return request
 
@@ -347,11 +348,7 @@ class OAuth2Auth(SchemeAuth):
                 self._tokens = self._refresh(rejected=None)
             if self._site_info is None:
                 self._site_info = self._resolve_site()
-                self._tokens["cloud_id"] = self._site_info["id"]
             return self._tokens
-
-    def _current_tokens(self) -> dict[str, t.Any]:
-        return self._ensure()
 
     def _expiring(self, tokens: dict[str, t.Any]) -> bool:
         if self.mode == "OFF":
@@ -405,10 +402,7 @@ class OAuth2Auth(SchemeAuth):
                 raise AuthError(msg)
             else:
                 state[SECTION] = self._refresh_grant(section)
-            fresh = dict(state[SECTION])
-        if self._site_info is not None:
-            fresh["cloud_id"] = self._site_info["id"]
-        return fresh
+            return dict(state[SECTION])
 
     def _check_client(self, section: dict[str, t.Any]) -> None:
         stored = section.get("client_id")
