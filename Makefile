@@ -2,7 +2,7 @@
 # Everything either needs is installed by these targets into .venv (the tap and its tests)
 # and .venv-meltano (Meltano itself, kept apart so its pins never meet the tap's; Meltano
 # then builds one venv per plugin under .meltano/). Nothing is assumed on the machine but
-# Python 3.10+ and make.
+# Python 3.10+ with its venv module (Debian/Ubuntu: the python3-venv package) and make.
 PYTHON  ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -11,7 +11,10 @@ MELTANO_VERSION ?= 4.4.1
 
 .PHONY: install meltano test demo bench readme clean
 
+CHECK_VENV = @$(PYTHON) -c 'import ensurepip' 2>/dev/null || { echo "make: $(PYTHON) cannot create virtual environments; install its venv module (Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
+
 $(BIN)/.installed: pyproject.toml
+	$(CHECK_VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[dev]'
@@ -20,6 +23,7 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 $(MELTANO_VENV)/.installed:
+	$(CHECK_VENV)
 	$(PYTHON) -m venv $(MELTANO_VENV)
 	$(MELTANO_VENV)/bin/pip install --quiet --upgrade pip
 	$(MELTANO_VENV)/bin/pip install --quiet 'meltano==$(MELTANO_VERSION)'

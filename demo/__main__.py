@@ -77,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
         leftover.unlink(missing_ok=True)
 
     step("installing the Meltano plugins (tap-atlassian from this checkout, target-duckdb)")
-    meltano(["install", "extractor", "tap-atlassian"])
-    meltano(["install", "loader", "target-duckdb"])
+    meltano(["install", "tap-atlassian", "target-duckdb"])
 
     with FakeAtlassian(flavour="cloud", seed=7, size="small") as fake:
         env = {**tap_env(fake), "TARGET_DUCKDB_PATH": str(db), "TARGET_DUCKDB_SCHEMA": SCHEMA}
