@@ -74,7 +74,7 @@ def secrets(fake, config: dict) -> list[str]:
         props = dict(p.split("=", 1) for p in props.split(";") if "=" in p)
     values += [v for k, v in props.items()
                if re.sub(r"[^a-z]", "", k.lower()) in ("apitoken", "mfapasscode")]
-    values += list(fake.sessions) + list(fake.crowd.tokens) + [c for *_, c in fake.okta.outbox]
+    values += fake.issued_secrets + [c for *_, c in fake.okta.outbox]
     values += [fake.okta.api_token]
     return [v for v in values if isinstance(v, str) and len(v) >= 4]
 

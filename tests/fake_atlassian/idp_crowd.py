@@ -96,6 +96,7 @@ class CrowdIdP:
             self.validation_factors.append(factors.get("validationFactors")
                                            or factors.get("validation-factor") or [])
             self.tokens[token] = user
+            self.fake.issued_secrets.append(token)
         now = int(time.time() * 1000)
         link = f"{self.fake.url}{BASE}/rest/usermanagement/1/session/{token}"
         return FakeResponse(201, headers=[("Location", link)], json={

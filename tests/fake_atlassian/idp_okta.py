@@ -176,6 +176,7 @@ class OktaOrg:
         token = "20111" + secrets.token_urlsafe(24)
         with self._lock:
             self._sessions[token] = login
+            self.fake.issued_secrets.append(token)
         return FakeResponse(headers=headers or [], json={
             "status": "SUCCESS", "sessionToken": token, "expiresAt": "2030-01-01T00:00:00.000Z",
             "_embedded": {"user": self._user_json(self.users[login])}})
@@ -273,6 +274,7 @@ class OktaOrg:
             sid = "102" + secrets.token_urlsafe(20) if login else None
             if sid:
                 self._sids[sid] = login
+                self.fake.issued_secrets.append(sid)
         if sid is None:
             return FakeResponse(302, body=b"", headers=[("Location", f"{self.org}/login/login.htm")])
         redirect = req.arg("redirectUrl") or "/"

@@ -96,6 +96,9 @@ class FakeAtlassian:
         self.routes: list[Route] = []
         self.authenticators: list[Authenticator] = []
         self.sessions: dict[str, Identity] = {}  # JSESSIONID value -> identity (SSO modules)
+        # every session id / IdP token ever handed out, grow-only (tests' secret scans; the
+        # live dicts forget expired and used ones)
+        self.issued_secrets: list[str] = []
         self._session_lock = threading.Lock()
         self._local = threading.local()
         self._install_idp = install_idp
@@ -166,6 +169,7 @@ class FakeAtlassian:
         value = base64.b32encode(os.urandom(15)).decode().rstrip("=")
         with self._session_lock:
             self.sessions[value] = identity
+            self.issued_secrets.append(value)
         return value
 
     def client(self, kind: str | None = "basic") -> requests.Session:
