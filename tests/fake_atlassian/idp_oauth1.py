@@ -168,6 +168,7 @@ class OAuth1Provider:
         self._lock = threading.Lock()
         self._forced: list[str] = []
         self._issued_secrets: list[str] = []
+        self._issued_access_tokens: list[str] = []  # grow-only: revoke_all() keeps them here
 
     # -- test controls --------------------------------------------------------------
 
@@ -217,6 +218,10 @@ class OAuth1Provider:
     def access_tokens(self, host: str = "main") -> list[str]:
         """The access tokens issued on a host (for tests that look for leaks)."""
         return list(self._host(host).access_tokens)
+
+    def issued_access_tokens(self) -> list[str]:
+        """Every access token ever issued on any host, revoked ones too (leak checks)."""
+        return list(self._issued_access_tokens)
 
     def token_secrets(self) -> list[str]:
         """Every token secret issued on any host (for tests that look for leaks)."""
@@ -398,6 +403,7 @@ class OAuth1Provider:
         host.access_tokens[access] = _Token(token.consumer_key, secret, self.now(),
                                             user=token.user)
         self._issued_secrets.append(secret)
+        self._issued_access_tokens.append(access)
         body = urlencode({"oauth_token": access, "oauth_token_secret": secret,
                           "oauth_expires_in": "157680000",
                           "oauth_session_handle": secrets.token_urlsafe(8),
