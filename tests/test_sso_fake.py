@@ -56,7 +56,7 @@ def myself(fake, session: requests.Session) -> requests.Response:
 
 
 def secrets_of(fake, settings: Settings) -> list[str]:
-    return [*settings.secrets(), *fake.sessions, fake.okta.api_token]
+    return [*settings.secrets(), *fake.issued_secrets, fake.okta.api_token]
 
 
 def assert_clean(message: str, fake, settings: Settings) -> None:
@@ -143,6 +143,25 @@ def test_assertion_cannot_be_replayed(fake):
     again = requests.post(acs, data={"SAMLResponse": good}, allow_redirects=False, timeout=5)
     assert first.status_code == 302 and "JSESSIONID" in first.cookies
     assert again.status_code == 403 and fake.saml.refused[-1] == "assertion replayed"
+
+
+@pytest.mark.parametrize("answer", ["401", "redirect"])
+def test_control_expire_sessions_ends_sso_sessions_with_the_expired_answer(fake, answer):
+    fake.saml.expired_answer = answer
+    acs = fake.jira_url + "/plugins/servlet/samlconsumer"
+    good = issue_response(issuer=fake.okta.issuer, key=fake.okta.key, user="ada.lovelace",
+                          destination=acs, audience=fake.jira_url)
+    login = requests.post(acs, data={"SAMLResponse": good}, allow_redirects=False, timeout=5)
+    cookies = {"JSESSIONID": login.cookies["JSESSIONID"]}
+    url = fake.jira_url + "/rest/api/2/myself"
+    assert requests.get(url, cookies=cookies, timeout=5).status_code == 200
+    assert fake.control.expire_sessions() >= 1
+    expired = requests.get(url, cookies=cookies, allow_redirects=False, timeout=5)
+    if answer == "redirect":
+        assert expired.status_code == 302
+        assert "/login.jsp?os_destination=" in expired.headers["Location"]
+    else:
+        assert expired.status_code == 401
 
 
 @pytest.mark.parametrize("answer", ["401", "redirect"])

@@ -82,8 +82,6 @@ class Control:
         with self.fake._session_lock:
             n = len(self.fake.sessions)
             self.fake.sessions.clear()
-        for hook in list(getattr(self.fake, "expiry_hooks", [])):
-            hook()
         return n
 
     def revoke(self, kind: str) -> None:

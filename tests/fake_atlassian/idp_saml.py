@@ -121,8 +121,6 @@ def html_page(status: int, title: str, text: str = "") -> FakeResponse:
 
 @dataclass
 class _Session:
-    user: str
-    issuer: str
     expires: float
     requests_left: int | None
 
@@ -185,8 +183,7 @@ class ServiceProvider:
                 if self._limited_sessions <= 0:
                     limit = None
                 self._limited_sessions -= 1
-            self._sessions[sid] = _Session(user, issuer, time.time() + self.session_lifetime,
-                                           limit)
+            self._sessions[sid] = _Session(time.time() + self.session_lifetime, limit)
             self.accepted.append({"user": user, "issuer": issuer, "consumer": consumer})
         location = relay if relay.startswith("/") else "/"
         cookie = f"JSESSIONID={sid}; Path=/; HttpOnly"
@@ -239,7 +236,9 @@ class ServiceProvider:
             s = self._sessions.get(sid) if sid else None
             if s is None:
                 return None  # not an SSO session: the core decides
-            alive = time.time() < s.expires and (s.requests_left is None or s.requests_left > 0)
+            # control.expire_sessions() clears the core's sessions: dead here too
+            alive = (sid in self.fake.sessions and time.time() < s.expires
+                     and (s.requests_left is None or s.requests_left > 0))
             if alive and s.requests_left is not None:
                 s.requests_left -= 1
         if alive:
