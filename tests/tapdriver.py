@@ -6,14 +6,18 @@
 ``stop_after_records=N`` kills the tap (SIGKILL) once N RECORD lines have been read: the
 messages read so far are returned, as a target would have seen them.
 ``fake_config(fake, scheme)`` is the config that points the tap at a ``FakeAtlassian``.
+``leaks(run, config)`` lists the configured secrets a run printed; ``free_port()`` a port
+for a local listener (OAuth redirects, the SDK tests' fake).
 """
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +26,22 @@ from pathlib import Path
 
 TAP = [sys.executable, "-m", "tap_atlassian"]
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def leaks(run: TapRun, config: dict) -> list[str]:
+    """Configured secrets (and their Basic-header encodings) found in stdout or stderr."""
+    secrets = [config[k] for k in ("password", "api_token", "personal_access_token") if config.get(k)]
+    user = config.get("user", "")
+    encoded = [base64.b64encode(f"{user}:{s}".encode()).decode() for s in secrets]
+    text = run.stdout + run.stderr
+    return [s for s in secrets + encoded if s in text]
 
 
 @dataclasses.dataclass

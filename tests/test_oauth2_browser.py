@@ -15,14 +15,9 @@ from urllib.parse import urlencode
 import pytest
 
 from tap_atlassian.auth.browser import BrowserLoginError, callback_address, receive_redirect
+from tests.tapdriver import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def visitor(query: dict[str, str], path: str = "/", extra: list[str] | None = None):

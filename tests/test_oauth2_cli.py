@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import stat
 import subprocess
 import sys
@@ -15,15 +14,10 @@ import pytest
 from tap_atlassian.settings_file import SettingsFile
 from tests.fake_atlassian.idp_oauth2 import CLOUD_ID, browser_command
 from tests.fake_atlassian.site import FakeAtlassian
+from tests.tapdriver import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 AUTH = [sys.executable, "-m", "tap_atlassian.auth_cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import time
@@ -23,15 +22,9 @@ import pytest
 
 from tap_atlassian.settings_file import SettingsFile
 from tests.fake_atlassian.idp_oauth2 import CLOUD_ID, browser_command
-from tests.tapdriver import TAP, ROOT, TapRun, fake_config, parse_messages, run_tap
+from tests.tapdriver import ROOT, TAP, TapRun, fake_config, free_port, parse_messages, run_tap
 
 STREAM_COUNTS = ("confluence_spaces", "jira_issues", "jsm_requests")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class OAuthRuns:

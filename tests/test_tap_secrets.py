@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import base64
-
 import pytest
 
-from tests.tapdriver import fake_config, run_tap
-
-
-def leaks(run, config: dict) -> list[str]:  # noqa: ANN001
-    """Secrets (and their Basic-header encodings) found in stdout or stderr."""
-    secrets = [config[k] for k in ("password", "api_token", "personal_access_token") if config.get(k)]
-    user = config.get("user", "")
-    encoded = [base64.b64encode(f"{user}:{s}".encode()).decode() for s in secrets]
-    text = run.stdout + run.stderr
-    return [s for s in secrets + encoded if s in text]
+from tests.tapdriver import fake_config, leaks, run_tap
 
 
 @pytest.mark.parametrize(("flavour", "scheme"), [("cloud", "basic"), ("server", "basic"), ("server", "pat")])

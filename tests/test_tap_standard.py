@@ -6,7 +6,6 @@ started on those ports for this module only and always stopped.
 
 from __future__ import annotations
 
-import socket
 import typing as t
 
 import pytest
@@ -14,17 +13,12 @@ from singer_sdk.testing import get_tap_test_class
 
 from tap_atlassian.tap import TapAtlassian
 from tests.fake_atlassian import FakeAtlassian
+from tests.tapdriver import free_port
 
 SEED = 7
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-PORTS = {"cloud": _free_port(), "server": _free_port()}
+PORTS = {"cloud": free_port(), "server": free_port()}
 
 
 def _config(flavour: str) -> dict[str, t.Any]:
