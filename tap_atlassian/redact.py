@@ -32,27 +32,31 @@ class RedactingFilter(logging.Filter):
         """Rewrite the record's message (and exception text) with secrets masked."""
         if not self.secrets:
             return True
-        message = record.getMessage()
-        clean = redact(message, self.secrets)
-        if clean != message:
-            record.msg, record.args = clean, None
+        original = message = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            text = redact(str(exc), self.secrets)
-            if text != str(exc):
-                record.exc_info = None
-                record.exc_text = None
-                record.msg = f"{record.getMessage()} ({type(exc).__name__}: {text})"
+            # The whole printed traceback, chained exceptions included, not just str(exc).
+            trace = logging.Formatter().formatException(record.exc_info)
+            if redact(trace, self.secrets) != trace:
+                exc = record.exc_info[1]
+                record.exc_info, record.exc_text = None, None
+                message = f"{message} ({type(exc).__name__}: {exc})"
+        clean = redact(message, self.secrets)
+        if clean != original:
+            record.msg, record.args = clean, None  # args too: the message is formatted already
         return True
 
 
 def install(secrets: t.Iterable[str]) -> RedactingFilter:
-    """Attach a redacting filter to every handler of the root logger and the SDK's loggers."""
+    """Attach one redacting filter to every handler of the root logger and the SDK's loggers.
+
+    A filter from an earlier tap instance in the same process is replaced, not stacked.
+    """
     flt = RedactingFilter(secrets)
     for logger in (logging.getLogger(), *named_loggers()):
         for handler in logger.handlers:
-            if flt not in handler.filters:
-                handler.addFilter(flt)
+            for old in [f for f in handler.filters if isinstance(f, RedactingFilter)]:
+                handler.removeFilter(old)
+            handler.addFilter(flt)
     return flt
 
 
