@@ -30,7 +30,7 @@ def install(fake: FakeAtlassian) -> None:
             return None
         if hmac.compare_digest(user.lower(), creds["user"].lower()) and hmac.compare_digest(pw, secret) \
                 and not fake.control.revoked("basic"):
-            return Identity("basic", creds["user"], demo["account_id"])
+            return Identity("basic", creds["user"])
         return None
 
     def pat(req: FakeRequest) -> Identity | None:
@@ -39,8 +39,7 @@ def install(fake: FakeAtlassian) -> None:
             return None
         if hmac.compare_digest(authz[7:].strip(), creds["personal_access_token"]) \
                 and not fake.control.revoked("pat"):
-            return Identity("pat", demo["name"] if fake.flavour == "server" else demo["email"],
-                            demo["account_id"])
+            return Identity("pat", demo["name"] if fake.flavour == "server" else demo["email"])
         return None
 
     def session(req: FakeRequest) -> Identity | None:

@@ -86,7 +86,7 @@ class Confluence:
 
         return self.views.get(key, s.generation, build)
 
-    def v2_page_response(self, req: FakeRequest, path: str, items: list[bytes], nxt: str | None,
+    def v2_page_response(self, path: str, items: list[bytes], nxt: str | None,
                          params: dict[str, str]) -> FakeResponse:
         links: dict[str, str] = {"base": self.base}
         headers = []
@@ -136,7 +136,7 @@ class Confluence:
                                     ("include-icon", icon)) if v}
         params["limit"] = str(limit)
         items = [orjson.dumps(self.pb.v2_space(sp, dfmt, icon == "true")) for sp in page]
-        return self.v2_page_response(req, "/api/v2/spaces", items, nxt, params)
+        return self.v2_page_response("/api/v2/spaces", items, nxt, params)
 
     def v2_pages(self, req: FakeRequest) -> FakeResponse:
         return self.v2_list(req, "page")
@@ -180,7 +180,7 @@ class Confluence:
                                     ("body-format", body_format), ("title", title)) if v}
         params["limit"] = str(limit)
         items = [self._v2(i, s._p_version[i], body_format) for i in page]
-        return self.v2_page_response(req, req.path[len(self.fake.confluence_context):], items, nxt, params)
+        return self.v2_page_response(req.path[len(self.fake.confluence_context):], items, nxt, params)
 
     def v2_page(self, req: FakeRequest) -> FakeResponse:
         """`/pages/{id}` and `/blogposts/{id}` (a page id under /blogposts is a 404, and back)."""

@@ -111,7 +111,6 @@ class Store:
             counts["pages"] = pages
         if blogposts is not None:
             counts["blogposts"] = blogposts
-        self.counts = counts
         self.lock = threading.RLock()
         self.generation = 0  # bumped by every mutation: query caches key on it
         self.issue_writes: dict[int, int] = {}  # idx -> wall-clock ms of its last write (search lag)

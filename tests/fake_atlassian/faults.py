@@ -93,7 +93,3 @@ class Faults:
                     f.hits += 1
                     return f
         return None
-
-    def active(self) -> list[Fault]:
-        with self._lock:
-            return [f for f in self._items if f.times is None or f.hits < f.times]

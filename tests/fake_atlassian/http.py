@@ -27,8 +27,6 @@ class Identity:
 
     kind: str
     user: str
-    account_id: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
 
 
 class Headers:
@@ -253,10 +251,6 @@ class Listener:
     @property
     def base_url(self) -> str:
         return self.server.base_url
-
-    @property
-    def port(self) -> int:
-        return self.server.server_address[1]
 
     def start(self) -> None:
         self.thread.start()

@@ -61,7 +61,7 @@ class CrowdIdP:
         """The IdP SSO URL (Crowd: application -> SSO -> Identity provider single sign-on URL)."""
         return self.fake.url + SSO_PATH + ("?sp=confluence" if product == "confluence" else "")
 
-    def settings(self, product: str = "jira") -> dict[str, str]:
+    def settings(self) -> dict[str, str]:
         """Tap settings logging in through this Crowd (Server/DC)."""
         user, password = next(iter(self.users.items()))
         return {"auth_scheme": "crowd", "user": user, "password": password,

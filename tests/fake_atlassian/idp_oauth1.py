@@ -330,8 +330,7 @@ class OAuth1Provider:
         if token is None or token.consumer_key != params["oauth_consumer_key"]:
             raise self._problem(request, "token_rejected")
         self.verified += 1
-        return Identity(kind="oauth1", user=token.user,
-                        detail={"consumer_key": token.consumer_key, "app": self.app_of(request)})
+        return Identity(kind="oauth1", user=token.user)
 
     # -- the servlets -----------------------------------------------------------------
 

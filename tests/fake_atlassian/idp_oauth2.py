@@ -238,7 +238,7 @@ class OAuth2Server:
         if product == "confluence" and not rest.startswith("/wiki/"):
             raise FakeHTTPError(404, {"code": 404, "message": "Not Found"})
         demo = self.fake.data.demo_user
-        identity = Identity("oauth2", demo["email"], demo["account_id"], {"scope": access.scope})
+        identity = Identity("oauth2", demo["email"])
         req.identity = identity
         inner = FakeRequest(method=req.method, path=rest, raw_query=req.raw_query,
                             headers=req.headers, body=req.body, host=req.host,

@@ -111,7 +111,7 @@ class OktaOrg:
     def embed_link(self, product: str = "jira") -> str:
         return self.org + APPS[product]
 
-    def settings(self, product: str = "jira") -> dict[str, Any]:
+    def settings(self) -> dict[str, Any]:
         """Tap settings logging in through this org (Server/DC)."""
         return {"auth_scheme": "okta", "user": self.user.login, "password": self.user.password,
                 "sso_login_url": self.embed_link(),

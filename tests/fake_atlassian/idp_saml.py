@@ -157,11 +157,6 @@ class ServiceProvider:
             for s in self._sessions.values():
                 s.expires = 0.0
 
-    @property
-    def sessions_opened(self) -> int:
-        with self._lock:
-            return len(self._sessions)
-
     # -- the consumer -------------------------------------------------------------------
 
     def consume(self, req: FakeRequest) -> FakeResponse:
@@ -175,8 +170,7 @@ class ServiceProvider:
         except ValueError as exc:
             self.refused.append(str(exc))
             return html_page(403, "SAML single sign-on failed", "The assertion was not accepted.")
-        ident = Identity("session", user, self._account_id(user), detail={"issuer": issuer})
-        sid = self.fake.new_session(ident)
+        sid = self.fake.new_session(Identity("session", user))
         with self._lock:
             limit = self._requests_per_session
             if self._limited_sessions is not None:
@@ -189,12 +183,6 @@ class ServiceProvider:
         cookie = f"JSESSIONID={sid}; Path=/; HttpOnly"
         return FakeResponse(302, body=b"", headers=[("Location", req.base_url + location),
                                                      ("Set-Cookie", cookie)])
-
-    def _account_id(self, user: str) -> str:
-        for u in self.fake.data.users:
-            if user in (u["name"], u["email"]):
-                return u["account_id"]
-        return ""
 
     def _verify(self, saml: str, consumer: str, audience: str) -> tuple[str, str]:
         try:
