@@ -105,9 +105,14 @@ def retry_after_seconds(headers: t.Mapping[str, str]) -> float | None:
         try:
             return max(0.0, float(value))
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if value else None
-            if parsed is not None:
-                return max(0.0, (parsed - dt.datetime.now(dt.timezone.utc)).total_seconds())
+            pass
+        try:
+            parsed = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):  # not an HTTP date either: back off as without a hint
+            return None
+        if parsed.tzinfo is None:  # "-0000": a UTC time of unknown origin
+            parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        return max(0.0, (parsed - dt.datetime.now(dt.timezone.utc)).total_seconds())
     reset = headers.get("X-RateLimit-Reset")
     if reset:
         try:

@@ -40,6 +40,17 @@ def test_503_and_500_are_retried(fake_factory) -> None:  # noqa: ANN001
     assert len(run.records["jira_issues"]) == fake.data.issue_count()
 
 
+def test_a_retry_after_that_is_no_number_is_still_a_retry(fake_factory) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour="cloud", seed=7, size="small")
+    fake.control.inject(SEARCH["cloud"], "503", times=1, retry_after="Wed, 21 Oct 2015 07:28:00 -0000")
+    fake.control.inject(SEARCH["cloud"], "503", times=1, retry_after="soon")
+    run = run_tap(jira_only(fake))
+    assert run.returncode == 0, run.last_stderr_line
+    statuses = [e.status for e in fake.log if e.path == "/rest/api/3/search/jql"]
+    assert statuses[:3] == [503, 503, 200]
+    assert len(run.records["jira_issues"]) == fake.data.issue_count()
+
+
 def test_retries_are_bounded(fake_factory) -> None:  # noqa: ANN001
     fake = fake_factory(flavour="cloud", seed=7, size="small")
     fake.control.inject(SEARCH["cloud"], "503", times=None, retry_after=0)
