@@ -15,19 +15,29 @@ if TYPE_CHECKING:
     from .site import FakeAtlassian
 
 
+def basic_credentials(authorization: str | None) -> tuple[str, str] | None:
+    """User and password of an HTTP Basic ``Authorization`` header (None: not Basic, or not
+    decodable)."""
+    authz = authorization or ""
+    if not authz.lower().startswith("basic "):
+        return None
+    try:
+        user, _, password = base64.b64decode(authz[6:].strip()).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    return user, password
+
+
 def install(fake: FakeAtlassian) -> None:
     creds = fake.credentials
     secret = creds.get("api_token") or creds.get("password") or ""
     demo = fake.data.demo_user
 
     def basic(req: FakeRequest) -> Identity | None:
-        authz = req.headers.get("authorization") or ""
-        if not authz.lower().startswith("basic "):
+        given = basic_credentials(req.headers.get("authorization"))
+        if given is None:
             return None
-        try:
-            user, _, pw = base64.b64decode(authz[6:].strip()).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
+        user, pw = given
         if hmac.compare_digest(user.lower(), creds["user"].lower()) and hmac.compare_digest(pw, secret) \
                 and not fake.control.revoked("basic"):
             return Identity("basic", creds["user"])

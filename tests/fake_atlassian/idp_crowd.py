@@ -14,8 +14,6 @@ settings that log in through it.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import secrets
 import threading
@@ -24,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from . import idp_saml
+from .auth import basic_credentials
 from .http import FakeResponse
 
 if TYPE_CHECKING:
@@ -72,13 +71,8 @@ class CrowdIdP:
     # -- REST --------------------------------------------------------------------------
 
     def session(self, req: FakeRequest) -> FakeResponse:
-        authz = req.headers.get("authorization") or ""
-        try:
-            app, _, secret = base64.b64decode(authz[6:]).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            app, secret = "", ""
-        if not (authz.lower().startswith("basic ") and app == self.app_name
-                and hmac.compare_digest(secret, self.app_password)):
+        app, secret = basic_credentials(req.headers.get("authorization")) or ("", "")
+        if not (app == self.app_name and hmac.compare_digest(secret, self.app_password)):
             return FakeResponse(401, body=b"Application failed to authenticate",
                                 content_type="text/plain;charset=UTF-8",
                                 headers=[("WWW-Authenticate", 'Basic realm="Crowd REST Service"')])

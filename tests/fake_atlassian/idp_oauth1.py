@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import functools
 import re
 import secrets
 import threading
@@ -41,6 +40,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from tests.fake_atlassian import idp_saml
 from tests.fake_atlassian.http import FakeHTTPError, FakeRequest, FakeResponse, Identity
 
 if TYPE_CHECKING:
@@ -128,12 +128,6 @@ def verify_rsa_sha1(public_key: rsa.RSAPublicKey, base_string: str, signature: s
 # --------------------------------------------------------------------------- state
 
 
-@functools.cache
-def _test_key() -> rsa.RSAPrivateKey:
-    """One generated key pair per process (generation costs ~0.1 s)."""
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
-
-
 @dataclass
 class _Token:
     consumer_key: str
@@ -179,18 +173,18 @@ class OAuth1Provider:
     @property
     def private_key(self) -> rsa.RSAPrivateKey:
         """The test consumer's private key."""
-        return _test_key()
+        return idp_saml.signing_key("oauth1-consumer")
 
     @property
     def private_key_pem(self) -> str:
         """The test consumer's private key (unencrypted PKCS#8 PEM)."""
-        return _test_key().private_bytes(serialization.Encoding.PEM,
-                                         serialization.PrivateFormat.PKCS8,
-                                         serialization.NoEncryption()).decode()
+        return self.private_key.private_bytes(serialization.Encoding.PEM,
+                                              serialization.PrivateFormat.PKCS8,
+                                              serialization.NoEncryption()).decode()
 
     @property
     def public_key_pem(self) -> str:
-        return _test_key().public_key().public_bytes(
+        return self.private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
 
     def register_consumer(self, consumer_key: str, public_pem: str | bytes,
@@ -247,7 +241,7 @@ class OAuth1Provider:
         with self._lock:
             if tag not in self._hosts:
                 state = _Host()
-                state.consumers[CONSUMER_KEY] = _test_key().public_key()
+                state.consumers[CONSUMER_KEY] = self.private_key.public_key()
                 self._hosts[tag] = state
             return self._hosts[tag]
 

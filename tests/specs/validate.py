@@ -35,6 +35,7 @@ class SpecChecker:
         self.doc = _load(name)
         self.uri = f"urn:atlassian:{name}"
         self.registry = Registry().with_resource(self.uri, Resource.from_contents(self.doc, default_specification=DRAFT4))
+        self._resolver = self.registry.resolver(base_uri=self.uri)
         self._validators: dict[str, OAS30Validator] = {}
 
     def response_schema(self, path: str, method: str = "get", status: str = "200") -> dict:
@@ -56,11 +57,7 @@ class SpecChecker:
     # ----------------------------------------------------------------- undeclared keys
     def resolve(self, schema: dict) -> dict:
         while "$ref" in schema:
-            ref = schema["$ref"]
-            node: Any = self.doc
-            for part in ref.lstrip("#/").split("/"):
-                node = node[part.replace("~1", "/").replace("~0", "~")]
-            schema = node
+            schema = self._resolver.lookup(schema["$ref"]).contents
         return schema
 
     def undeclared(self, instance: Any, path: str, method: str = "get", status: str = "200") -> set[str]:
