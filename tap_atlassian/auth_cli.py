@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import typing as t
+
+from singer_sdk.configuration._dict_config import parse_environment_config
 
 from tap_atlassian.auth import AuthError, build_authenticator
 from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings
@@ -27,21 +28,8 @@ ENV_PREFIX = "TAP_ATLASSIAN_"
 
 
 def config_from_env() -> dict[str, t.Any]:
-    """Settings from ``TAP_ATLASSIAN_<NAME>`` variables (``--config ENV``, as the SDK does)."""
-    out: dict[str, t.Any] = {}
-    for name, schema in CONFIG_SCHEMA["properties"].items():
-        raw = os.environ.get(ENV_PREFIX + name.upper())
-        if raw is None:
-            continue
-        kind = schema.get("type")
-        kind = kind[0] if isinstance(kind, list) else kind
-        if kind == "array":
-            out[name] = json.loads(raw) if raw.startswith("[") else [v for v in raw.split(",") if v]
-        elif kind in {"integer", "number", "boolean"}:
-            out[name] = json.loads(raw.lower() if kind == "boolean" else raw)
-        else:
-            out[name] = raw
-    return out
+    """Settings from ``TAP_ATLASSIAN_<NAME>`` variables: the SDK's own parser, as the tap reads them."""
+    return parse_environment_config(CONFIG_SCHEMA, ENV_PREFIX)
 
 
 def load_config(paths: list[str]) -> dict[str, t.Any]:
@@ -76,14 +64,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(args: argparse.Namespace) -> t.Any:
-    """Dispatch one subcommand to the scheme; returns what to print."""
+def load_settings(args: argparse.Namespace) -> Settings:
+    """The settings of ``--config`` (read once, validated once)."""
     config = load_config(args.config)
     if args.command == "url" and config.get("initiate_oauth") == "OFF":
         # The seeds' headless recipe asks for the URL with InitiateOAuth=OFF, before any
         # token exists; the URL needs none, so OFF's oauth_access_token is not required here.
         config = {**config, "initiate_oauth": "REFRESH"}
-    settings = Settings.from_config(config)
+    return Settings.from_config(config)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> t.Any:
+    """Dispatch one subcommand to the scheme; returns what to print."""
     site = Sites(settings).site(args.product)
     scheme = build_authenticator(settings, args.product, site).scheme
     if args.command == "url":
@@ -105,13 +97,11 @@ def main(argv: list[str] | None = None) -> int:
         at = argv.index("--verifier")
         argv[at:at + 2] = [f"--verifier={argv[at + 1]}"]
     args = _parser().parse_args(argv)
-    secrets: list[str] = []
+    secrets: list[str] = []  # known once the settings parse; their errors never echo a value
     try:
-        secrets = Settings.from_config(load_config(args.config)).secrets()
-    except ConfigError:
-        pass
-    try:
-        output = run(args)
+        settings = load_settings(args)
+        secrets = settings.secrets()
+        output = run(args, settings)
     except ConfigError as exc:
         print(f"tap-atlassian-auth: {redact(str(exc), secrets)}", file=sys.stderr)
         return 2

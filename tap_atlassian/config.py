@@ -226,6 +226,7 @@ class Settings:
     @classmethod
     def from_config(cls, config: t.Mapping[str, t.Any]) -> Settings:
         """Read, normalise and validate a raw config mapping (raises :class:`ConfigError`)."""
+        config = numbers_from_text(config)
         check_types(config)
         fields = {f.name for f in dataclasses.fields(cls)}
         values = {k: v for k, v in config.items() if k in fields and v not in (None, "")}
@@ -313,6 +314,20 @@ def _type_ok(value: t.Any, schema: dict) -> bool:
         if isinstance(value, kinds) and not (name in {"integer", "number"} and isinstance(value, bool)):
             return True
     return not types
+
+
+def numbers_from_text(config: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+    """``number`` settings given as text (``TAP_ATLASSIAN_REQUEST_TIMEOUT=60``: the SDK's
+    environment parser converts integers and booleans but leaves numbers as strings)."""
+    out = dict(config)
+    for name, schema in CONFIG_SCHEMA["properties"].items():
+        value = out.get(name)
+        if isinstance(value, str) and "number" in (schema.get("type") or []):
+            try:
+                out[name] = float(value)
+            except ValueError:
+                pass  # check_types names the setting
+    return out
 
 
 def check_types(config: t.Mapping[str, t.Any]) -> None:

@@ -16,11 +16,12 @@ import typing as t
 from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, DiscoveryError
+from singer_sdk.helpers._classproperty import classproperty
 
 from tap_atlassian import redact
 from tap_atlassian.auth import AuthError, build_authenticator
 from tap_atlassian.client import ApiClient, ApiError
-from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings
+from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings, numbers_from_text
 from tap_atlassian.schemas import schema
 from tap_atlassian.sites import Sites
 from tap_atlassian.streams.confluence import (
@@ -82,6 +83,11 @@ class TapAtlassian(Tap):
     config_jsonschema = CONFIG_SCHEMA
     dynamic_catalog = True
     message_writer_class = BufferedMsgSpecWriter
+
+    @classproperty
+    def _env_var_config(cls) -> dict[str, t.Any]:  # noqa: N805
+        """``TAP_ATLASSIAN_*`` settings; the SDK converts integers and booleans, and here numbers."""
+        return numbers_from_text(super()._env_var_config)
 
     @functools.cached_property
     def settings(self) -> Settings:

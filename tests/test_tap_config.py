@@ -123,3 +123,17 @@ def test_typed_defaults_match_the_schema_defaults():
     for name, default in with_default.items():
         assert name in fields, name
         assert fields[name].default == default, name
+
+
+def test_number_settings_from_environment_variables(fake_cloud):  # noqa: ANN001
+    """`--config ENV` (how Meltano passes settings): the SDK leaves `number` values as text."""
+    from tests.tapdriver import fake_config
+
+    config = fake_config(fake_cloud, products=["jira_service_desk"])
+    env = {"TAP_ATLASSIAN_REQUEST_TIMEOUT": "60", "TAP_ATLASSIAN_RETRY_MAX_WAIT_SECONDS": "0.5"}
+    run = run_tap(config, args=["--config", "ENV", "--discover"], env=env)
+    assert run.returncode == 0, run.last_stderr_line
+    bad = run_tap(config, args=["--config", "ENV", "--discover"],
+                  env={"TAP_ATLASSIAN_REQUEST_TIMEOUT": "a minute"})
+    assert bad.returncode != 0
+    assert bad.last_stderr_line.endswith("request_timeout: expected number")
