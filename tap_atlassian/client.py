@@ -36,6 +36,7 @@ from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams import Stream
 
 from tap_atlassian import __version__
+from tap_atlassian.windows import zone
 
 if t.TYPE_CHECKING:
     from tap_atlassian.auth import AtlassianAuthenticator
@@ -142,15 +143,14 @@ def _waits(initial: float, ceiling: float) -> t.Generator[float, t.Any, None]:
 class ApiClient:
     """One product's session, authenticator and request policy (one per tap run)."""
 
-    def __init__(self, settings: Settings, site: Site, authenticator: AtlassianAuthenticator,
-                 headers: t.Mapping[str, str] | None = None) -> None:
+    def __init__(self, settings: Settings, site: Site, authenticator: AtlassianAuthenticator) -> None:
         """Build the session; nothing is requested yet."""
         self.settings = settings
         self.site = site
         self.auth = authenticator
         self.session = requests.Session()
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json",
-                                     "Accept-Language": "en", **(headers or {})})
+                                     "Accept-Language": "en"})
         self.session.auth = authenticator
         self.base_url = authenticator.api_base_url
         self.cache: dict[str, t.Any] = {}  # per-run facts (user time zone, service desks)
@@ -175,6 +175,13 @@ class ApiClient:
             msg = f"{exc} (gave up after {self.settings.max_retries + 1} tries)"
             raise ApiError(msg) from None
         return self._parse(response), response.headers
+
+    def user_zone(self, path: str) -> dt.tzinfo | None:
+        """The searching user's ``timeZone`` from ``path`` (asked once per run)."""
+        if "tz" not in self.cache:
+            body, _ = self.get(path)
+            self.cache["tz"] = zone(body.get("timeZone") if isinstance(body, dict) else None)
+        return self.cache["tz"]
 
     def pages(self, path: str, paginator: Paginator) -> t.Iterator[list[dict]]:
         """Each page's records, fetched one page at a time."""

@@ -54,7 +54,7 @@ def json_type(meta: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
 def custom_fields(fields: t.Iterable[t.Mapping[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
     """``{field id: JSON schema}`` for every custom field of a ``/field`` answer."""
     return {f["id"]: json_type(f.get("schema")) for f in fields
-            if f.get("custom") or str(f.get("id", "")).startswith("customfield_")}
+            if f.get("custom") or is_custom(str(f.get("id", "")))}
 
 
 def is_custom(field_id: str) -> bool:
@@ -71,7 +71,7 @@ def datetime_fields(schema: t.Mapping[str, t.Any]) -> tuple[str, ...]:
 def normalise(fields: dict[str, t.Any], keep_custom: bool, dt_fields: t.Iterable[str]) -> None:
     """In place: drop custom fields when off; RFC 3339 for ``date-time`` fields."""
     if not keep_custom:
-        for key in [k for k in fields if k.startswith("customfield_")]:
+        for key in [k for k in fields if is_custom(k)]:
             del fields[key]
     for key in dt_fields:
         value = fields.get(key)

@@ -22,9 +22,6 @@ if t.TYPE_CHECKING:
     from tap_atlassian.config import Settings
 
 LOGGER = logging.getLogger("tap-atlassian")
-# Setting `products` value -> product (site) that serves its streams.
-PRODUCT_OF = {"confluence": "confluence", "jira_service_desk": "jira"}
-
 
 @dataclasses.dataclass(frozen=True)
 class Site:

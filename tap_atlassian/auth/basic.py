@@ -7,12 +7,9 @@ import typing as t
 from requests.auth import _basic_auth_str
 
 from tap_atlassian.auth.base import SchemeAuth
-from tap_atlassian.config import check_basic_credentials
 
 if t.TYPE_CHECKING:
     import requests
-
-    from tap_atlassian.config import Settings
 
 
 class BasicAuth(SchemeAuth):
@@ -22,16 +19,10 @@ class BasicAuth(SchemeAuth):
 
     def __init__(self, *args: t.Any) -> None:
         """Pick API token (Cloud) or password (Server/DC) once the deployment is known."""
-        super().__init__(*args)
-        check_basic_credentials(self.settings, self.site.deployment)
+        super().__init__(*args)  # the credentials were checked with the deployment (sites.py)
         cloud = self.site.deployment == "cloud"
         secret = self.settings.api_token if cloud else self.settings.password
         self._header = _basic_auth_str(self.settings.user or "", secret or "")
-
-    @classmethod
-    def validate(cls, settings: Settings) -> None:
-        """Settings-level checks live in config.validate_scheme_settings."""
-        check_basic_credentials(settings, settings.deployment_hint)
 
     def apply(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """Add the Basic header."""

@@ -27,7 +27,7 @@ import typing as t
 from tap_atlassian.client import AccessError, AtlassianStream, Repeat
 from tap_atlassian.pagination import CursorLinkPaginator, StartLimitLinkPaginator, keyset_pages
 from tap_atlassian.streams.jira import quote_list
-from tap_atlassian.windows import Window, format_utc, parse_time, zone
+from tap_atlassian.windows import Window, format_utc, parse_time
 
 if t.TYPE_CHECKING:
     from tap_atlassian.client import ApiClient
@@ -39,10 +39,7 @@ V1_BODY_CONTENT_CAP = 100
 
 def confluence_zone(client: ApiClient) -> dt.tzinfo | None:
     """The searching user's zone: ``/rest/api/user/current`` ``timeZone`` (cached per run)."""
-    if "tz" not in client.cache:
-        body, _ = client.get("/rest/api/user/current")
-        client.cache["tz"] = zone(body.get("timeZone") if isinstance(body, dict) else None)
-    return client.cache["tz"]
+    return client.user_zone("/rest/api/user/current")
 
 
 def page_time(page: t.Mapping[str, t.Any]) -> dt.datetime | None:

@@ -20,7 +20,7 @@ from tap_atlassian import custom_fields
 from tap_atlassian.client import AccessError, AtlassianStream
 from tap_atlassian.pagination import NextPageTokenPaginator, Paginator, StartAtPaginator, keyset_pages
 from tap_atlassian.schemas import schema
-from tap_atlassian.windows import Window, format_utc, parse_time, zone
+from tap_atlassian.windows import Window, format_utc, parse_time
 
 if t.TYPE_CHECKING:
     from tap_atlassian.client import ApiClient
@@ -35,10 +35,7 @@ def jira_api(client: ApiClient) -> str:
 
 def user_zone(client: ApiClient) -> dt.tzinfo | None:
     """The searching user's zone: ``/rest/api/{3,2}/myself`` ``timeZone`` (cached per run)."""
-    if "tz" not in client.cache:
-        body, _ = client.get(f"/rest/api/{jira_api(client)}/myself")
-        client.cache["tz"] = zone(body.get("timeZone") if isinstance(body, dict) else None)
-    return client.cache["tz"]
+    return client.user_zone(f"/rest/api/{jira_api(client)}/myself")
 
 
 def quote_list(values: t.Iterable[str]) -> str:
