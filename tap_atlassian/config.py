@@ -130,12 +130,14 @@ URL_SETTINGS = (
 )
 _SSO_KEYS = {
     "apitoken": "api_token", "mfatype": "mfa_type", "mfapasscode": "mfa_passcode",
-    "mfarememberdevice": "mfa_remember_device",
+    "mfarememberdevice": "mfa_remember_device", "mfapollseconds": "mfa_poll_seconds",
+    "mfatimeoutseconds": "mfa_timeout_seconds", "remoteaddress": "remote_address",
 }
 
 
 def parse_sso_properties(value: t.Any) -> dict[str, t.Any]:
-    """Normalise ``sso_properties`` (object or ``Key=value;...`` string, keys case-insensitive)."""
+    """Normalise ``sso_properties`` (object or ``Key=value;...`` string, keys case-insensitive,
+    ``_`` optional) to the keys the schemes read (``mfa_type``, ``remote_address``, ...)."""
     if not value:
         return {}
     if isinstance(value, str):
@@ -147,7 +149,7 @@ def parse_sso_properties(value: t.Any) -> dict[str, t.Any]:
     out: dict[str, t.Any] = {}
     for key, item in value.items():
         norm = re.sub(r"[^a-z]", "", str(key).lower())
-        out[_SSO_KEYS.get(norm, str(key).lower())] = item
+        out[_SSO_KEYS.get(norm, norm)] = item
     remember = out.get("mfa_remember_device", True)
     if isinstance(remember, str):
         remember = remember.strip().lower() not in {"false", "0", "no", "off"}

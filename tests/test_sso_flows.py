@@ -400,6 +400,15 @@ def test_seed_string_properties_become_options():
     assert obj.mfa_remember_device is True
 
 
+def test_every_spelling_of_a_property_reaches_the_same_key():
+    spellings = ["MFAPollSeconds=0.5;RemoteAddress=10.0.0.5", "mfa_poll_seconds=0.5;remote_address=10.0.0.5",
+                 "MFA_Poll_Seconds=0.5;Remote_Address=10.0.0.5"]
+    for text in spellings:
+        props = parse_sso_properties(text)
+        assert props["mfa_poll_seconds"] == "0.5" and props["remote_address"] == "10.0.0.5", text
+        assert OktaOptions.from_properties(props).poll_seconds == 0.5
+
+
 # -- where each product signs in ------------------------------------------------------------
 
 def target(product: str, **config):

@@ -12,7 +12,6 @@ https://developer.atlassian.com/server/crowd/rest/v601/api-group-token):
 
 from __future__ import annotations
 
-import re
 import typing as t
 
 from requests.auth import _basic_auth_str
@@ -91,8 +90,7 @@ class CrowdAuth(SamlSchemeAuth):
     def login_flow(self) -> Flow:
         """Crowd steps 1-3 for this product."""
         s = self.settings
-        props = {re.sub(r"[^a-z]", "", str(k).lower()): v for k, v in s.sso_properties.items()}
         return crowd_flow(user=s.user or "", password=s.password or "",
                           login_url=self.target.login_url, exchange_url=self.target.exchange_url,
                           app_name=s.sso_app_name or "", app_password=s.sso_app_password or "",
-                          remote_address=str(props.get("remoteaddress") or "127.0.0.1"))
+                          remote_address=str(s.sso_properties.get("remote_address") or "127.0.0.1"))

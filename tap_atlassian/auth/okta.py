@@ -34,7 +34,7 @@ from tap_atlassian.auth.saml import (
     submit_saml_form,
     unexpected_page,
 )
-from tap_atlassian.config import ConfigError
+from tap_atlassian.config import ConfigError, parse_sso_properties
 
 if t.TYPE_CHECKING:
     from tap_atlassian.config import Settings
@@ -71,29 +71,26 @@ class OktaOptions:
 
     @classmethod
     def from_properties(cls, props: t.Mapping[str, t.Any]) -> OktaOptions:
-        """Read ``sso_properties`` (keys case-insensitive, ``_`` optional)."""
-        norm = {re.sub(r"[^a-z]", "", str(k).lower()): v for k, v in (props or {}).items()}
-        mfa_type = norm.get("mfatype")
+        """Read ``sso_properties`` (as ``config.parse_sso_properties`` normalises them)."""
+        norm = parse_sso_properties(props)
+        mfa_type = norm.get("mfa_type")
         if mfa_type:
             key = re.sub(r"[^a-z]", "", str(mfa_type).lower())
             if key not in MFA_TYPES:
                 msg = f"sso_properties: MFAType {mfa_type!r} is not one of OktaVerify, SMS, Email"
                 raise ConfigError(msg)
             mfa_type = MFA_TYPES[key]
-        remember = norm.get("mfarememberdevice", True)
-        if isinstance(remember, str):
-            remember = remember.strip().lower() not in {"false", "0", "no", "off"}
         try:
-            poll = float(norm.get("mfapollseconds", DEFAULT_POLL_SECONDS))
-            limit = float(norm.get("mfatimeoutseconds", DEFAULT_PUSH_TIMEOUT_SECONDS))
+            poll = float(norm.get("mfa_poll_seconds", DEFAULT_POLL_SECONDS))
+            limit = float(norm.get("mfa_timeout_seconds", DEFAULT_PUSH_TIMEOUT_SECONDS))
         except (TypeError, ValueError):
             msg = "sso_properties: MFAPollSeconds and MFATimeoutSeconds must be numbers"
             raise ConfigError(msg) from None
-        return cls(api_token=str(norm["apitoken"]) if norm.get("apitoken") else None,
+        return cls(api_token=str(norm["api_token"]) if norm.get("api_token") else None,
                    mfa_type=mfa_type or None,
-                   mfa_passcode=str(norm["mfapasscode"]).strip() if norm.get("mfapasscode")
+                   mfa_passcode=str(norm["mfa_passcode"]).strip() if norm.get("mfa_passcode")
                    else None,
-                   mfa_remember_device=bool(remember), poll_seconds=max(poll, 0.0),
+                   mfa_remember_device=norm.get("mfa_remember_device", True), poll_seconds=max(poll, 0.0),
                    push_timeout_seconds=max(limit, 0.0))
 
 
