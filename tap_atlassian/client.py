@@ -1,7 +1,7 @@
-"""HTTP for one product (``ApiClient``) and the base stream (``AtlassianStream``).
+"""HTTP for one product: ``ApiClient`` (one per product per tap run).
 
-One ``ApiClient`` per product per tap run: one ``requests.Session`` (connection reuse),
-one authenticator, the retry policy and the error rules:
+One ``requests.Session`` (connection reuse), one authenticator, the retry policy and the
+error rules (the errors themselves: :mod:`tap_atlassian.errors`):
 
 - 429 and 503 wait for ``Retry-After`` (or ``X-RateLimit-Reset``); other 5xx, timeouts and
   connection resets back off exponentially with jitter (Atlassian's advice:
@@ -13,29 +13,24 @@ one authenticator, the retry policy and the error rules:
   (a space, a project, a request) and logs a warning naming it.
 - Any other 4xx (400 included) is fatal with the server's message; never swallowed.
 - A body that is not JSON (truncated, an HTML login page) is a clear fatal error.
+
+Streams read one object per request through :meth:`ApiClient.map`, which hands results
+back in input order (the one place where requests may run concurrently).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import email.utils
 import logging
 import random
-import re
 import typing as t
-from urllib.parse import parse_qs
 
 import backoff
 import orjson
 import requests
-from singer_sdk.exceptions import FatalAPIError
-from singer_sdk.helpers._catalog import pop_deselected_record_properties
-from singer_sdk.helpers._util import utc_now
-from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.singerlib import RecordMessage
-from singer_sdk.streams import Stream
 
 from tap_atlassian import __version__
+from tap_atlassian.errors import AccessError, ApiError, RetryableError, retry_after_seconds, server_message
 from tap_atlassian.windows import zone
 
 if t.TYPE_CHECKING:
@@ -44,6 +39,8 @@ if t.TYPE_CHECKING:
     from tap_atlassian.pagination import Paginator
     from tap_atlassian.sites import Site
 
+T = t.TypeVar("T")
+R = t.TypeVar("R")
 LOGGER = logging.getLogger("tap-atlassian")
 USER_AGENT = (f"tap-atlassian/{__version__} (Singer tap for Confluence and Jira Service "
               f"Management; +https://github.com/tap-atlassian/tap-atlassian) "
@@ -51,79 +48,11 @@ USER_AGENT = (f"tap-atlassian/{__version__} (Singer tap for Confluence and Jira 
 JSM_PREFIX = "/rest/servicedeskapi/"
 JSM_HEADERS = {"X-ExperimentalApi": "opt-in"}  # else 412 on experimental JSM operations
 LOGIN_PATH_HINTS = ("login.jsp", "login.action", "/login", "external-login", "/saml")
-
-
-class ApiError(FatalAPIError):
-    """A fatal answer; the message is one line: status, request and the server's own words."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        """Keep the status for callers that decide per object."""
-        super().__init__(message)
-        self.status = status
-
-
-class AccessError(ApiError):
-    """403 or 404: fatal for a whole product, a warning for one space / project / request."""
-
-
-class RetryableError(Exception):
-    """A transient failure; ``retry_after`` is the server's wait hint in seconds, if any."""
-
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
-        """Keep the hint for the wait generator."""
-        super().__init__(message)
-        self.retry_after = retry_after
-
-
-def server_message(response: requests.Response) -> str:
-    """Atlassian's own words from an error body (``errorMessages``, ``errors``, ``message``)."""
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        if "oauth_problem=" in response.text:
-            # OAuth 1.0a refusals are form-encoded and may echo the signature base string,
-            # which holds the access token: keep only the problem's name.
-            problem = parse_qs(response.text).get("oauth_problem", ["unknown"])[0]
-            return f"oauth_problem={problem}"
-        text = " ".join(re.sub(r"<[^>]+>", " ", response.text).split())  # an HTML error page
-        return text[:200] or response.reason or ""
-    if not isinstance(body, dict):
-        return str(body)[:200]
-    parts = list(body.get("errorMessages") or [])
-    errors = body.get("errors")
-    if isinstance(errors, dict):
-        parts += [f"{k}: {v}" for k, v in errors.items()]
-    for key in ("message", "errorSummary", "error_description", "reason", "error"):
-        if isinstance(body.get(key), str) and not parts:
-            parts.append(body[key])
-    return "; ".join(map(str, parts))[:300] or response.reason or ""
-
-
-def retry_after_seconds(headers: t.Mapping[str, str]) -> float | None:
-    """``Retry-After`` (seconds or HTTP date), else ``X-RateLimit-Reset`` (ISO 8601)."""
-    value = headers.get("Retry-After")
-    if value:
-        try:
-            return max(0.0, float(value))
-        except ValueError:
-            pass
-        try:
-            parsed = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):  # not an HTTP date either: back off as without a hint
-            return None
-        if parsed.tzinfo is None:  # "-0000": a UTC time of unknown origin
-            parsed = parsed.replace(tzinfo=dt.timezone.utc)
-        return max(0.0, (parsed - dt.datetime.now(dt.timezone.utc)).total_seconds())
-    reset = headers.get("X-RateLimit-Reset")
-    if reset:
-        try:
-            when = dt.datetime.fromisoformat(reset.replace("Z", "+00:00"))
-        except ValueError:
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.timezone.utc)
-        return max(0.0, (when - dt.datetime.now(dt.timezone.utc)).total_seconds())
-    return None
+# feature -> (probe path, params, product name for the warning); a 404 means not installed
+PRODUCT_PROBES: dict[str, tuple[str, dict[str, t.Any], str]] = {
+    "servicedesk": ("/rest/servicedeskapi/servicedesk", {"limit": 1}, "Jira Service Management"),
+    "agile": ("/rest/agile/1.0/board", {"maxResults": 1}, "Jira Software"),
+}
 
 
 def _waits(initial: float, ceiling: float) -> t.Generator[float, t.Any, None]:
@@ -189,6 +118,33 @@ class ApiClient:
             body, headers = self.get(path, paginator.params)
             yield paginator.records(body)
             paginator.advance(body, headers)
+
+    def map(self, fn: t.Callable[[T], R], items: t.Iterable[T]) -> t.Iterator[R]:
+        """``fn(item)`` for each item, yielded in input order.
+
+        The one seam for per-object reads (an issue's comments, a request's SLAs, a page's
+        versions): ``fn`` only requests through this client and returns what it read.
+        """
+        for item in items:
+            yield fn(item)
+
+    def lacks(self, feature: str) -> str | None:
+        """The product this site lacks for ``feature`` (``servicedesk``, ``agile``), else None.
+
+        Probed once per run with the cheapest listing; only a 404 means "not installed"
+        (a 403 is a permission problem and stays the stream's to report).
+        """
+        key = f"lacks:{feature}"
+        if key not in self.cache:
+            path, params, product = PRODUCT_PROBES[feature]
+            try:
+                self.get(path, params)
+                self.cache[key] = None
+            except AccessError as exc:
+                if exc.status != 404:
+                    raise
+                self.cache[key] = product
+        return self.cache[key]
 
     def _describe(self, prepared: requests.PreparedRequest) -> str:
         path = prepared.path_url.split("?", 1)[0]
@@ -283,89 +239,3 @@ def _encode(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
             value = str(value).lower()
         out[key] = value
     return out
-
-
-class AtlassianStream(Stream):
-    """Base of every stream: its product's client, declarative paging, no per-record conformance.
-
-    Subclasses set ``product`` (``confluence`` / ``jira``) and usually only ``get_records``
-    or ``path`` + ``paginator``.
-    """
-
-    product: t.ClassVar[str] = "jira"
-    path: t.ClassVar[str] = ""
-    paginator: t.ClassVar[type[Paginator] | None] = None
-    # Records keep Atlassian's shape and the schemas are written to match it; the SDK's
-    # per-record type walk is the costliest step of a sync, and not needed.
-    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
-
-    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        """A STATE message after every page's worth of records, so a killed run resumes close by."""
-        super().__init__(*args, **kwargs)
-        self.STATE_MSG_FREQUENCY = self.settings.page_size
-        self._selection_fast_path: bool | None = None
-        self._schema_keys: frozenset[str] = frozenset()
-
-    def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
-        """The SDK's record path without its per-record recursive selection walk.
-
-        Top-level keys outside the schema are dropped; the SDK's recursive deselection runs
-        only when some property is deselected (not the usual case).
-        """
-        if self._selection_fast_path is None:
-            self._selection_fast_path = all(self.mask.values())
-            self._schema_keys = frozenset(self.schema.get("properties", {}))
-        for key in [k for k in record if k not in self._schema_keys]:
-            del record[key]
-        if not self._selection_fast_path:
-            pop_deselected_record_properties(record, self.schema, self.mask)
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield RecordMessage(stream=stream_map.stream_alias, record=mapped,
-                                    version=self._stream_version, time_extracted=utc_now())
-
-    @property
-    def settings(self) -> Settings:
-        """The run's typed settings."""
-        return self._tap.settings  # type: ignore[attr-defined]
-
-    @property
-    def client(self) -> ApiClient:
-        """The product's shared client."""
-        return self._tap.client(self.product)  # type: ignore[attr-defined]
-
-    @property
-    def site(self) -> Site:
-        """The product's site (base URL, deployment)."""
-        return self.client.site
-
-    @property
-    def is_cloud(self) -> bool:
-        """Atlassian Cloud (else Server / Data Center)."""
-        return self.site.is_cloud
-
-    def paginate(self, path: str, paginator_cls: type[Paginator],
-                 params: t.Mapping[str, t.Any] | None = None, max_limit: int | None = None) -> t.Iterator[dict]:
-        """Every record of a paged endpoint, page by page (``max_limit``: the endpoint's cap)."""
-        paginator = paginator_cls(dict(params or {}), self.settings.page_size, max_limit)
-        for records in self.client.pages(path, paginator):
-            yield from records
-
-    def get_url_params(self, context: dict | None) -> dict[str, t.Any]:  # noqa: ARG002
-        """Query parameters of the declarative path (override per stream)."""
-        return {}
-
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        """Declarative default: ``path`` paged with ``paginator``."""
-        assert self.paginator is not None  # noqa: S101
-        yield from self.paginate(self.path.format(**(context or {})), self.paginator,
-                                 self.get_url_params(context))
-
-    def sync(self, context: dict | None = None) -> None:
-        """Skip, with a warning, a stream the login cannot read (an OAuth scope it lacks)."""
-        reason = self.client.auth.scheme.skip_reason(self.name)
-        if reason:
-            LOGGER.warning("%s skipped: %s", self.name, reason)
-            return
-        super().sync(context)

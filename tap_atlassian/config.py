@@ -65,6 +65,20 @@ CONFIG_SCHEMA = th.PropertiesList(
                 description="The upper end of incremental queries stays this many minutes in the past."),
     th.Property("include_custom_fields", th.BooleanType, default=False,
                 description="Add every Jira custom field, typed, under `fields` of jira_issues."),
+    th.Property("custom_field_names", th.BooleanType, default=False,
+                description="With include_custom_fields: custom fields under a column-safe name made "
+                "from the field's name (story_point_estimate) instead of their id; jira_fields keeps "
+                "the mapping."),
+    _s("ca_bundle", "PEM file of the certificate authorities to trust for every request (Server/DC "
+       "behind an internal CA); default: the system's trust store. Verification is never turned off."),
+    th.Property("max_concurrent_requests", th.IntegerType, default=8,
+                description="Requests in flight at once per product (Jira, Confluence), shared by every "
+                "stream of the run; 1 reads sequentially. Output and STATE are the same at any value."),
+    th.Property("delete_sweep_hours", th.NumberType, default=24,
+                description="How often the issue-id sweep that reports deleted issues runs; 0: never."),
+    th.Property("lookback_minutes", th.IntegerType, default=720,
+                description="How far before the bookmark each incremental run looks again for records "
+                "indexed late (only records not emitted at that version before are emitted)."),
     # Added settings (beyond the seeds)
     th.Property("page_size", th.IntegerType, default=100,
                 description="Records requested per page (capped per endpoint by Atlassian's maximum)."),
@@ -185,6 +199,11 @@ class Settings:
     project_keys: tuple[str, ...] = ()
     search_lag_minutes: int = 5
     include_custom_fields: bool = False
+    custom_field_names: bool = False
+    ca_bundle: str | None = None
+    max_concurrent_requests: int = 8
+    delete_sweep_hours: float = 24.0
+    lookback_minutes: int = 720
     page_size: int = 100
     max_retries: int = 5
     retry_initial_wait_seconds: float = 1.0
@@ -239,7 +258,8 @@ class Settings:
         for name in URL_SETTINGS:
             if name in values:
                 values[name] = _check_url(name, values[name])
-        for name in ("retry_initial_wait_seconds", "retry_max_wait_seconds", "request_timeout"):
+        for name in ("retry_initial_wait_seconds", "retry_max_wait_seconds", "request_timeout",
+                     "delete_sweep_hours"):
             if name in values:
                 values[name] = float(values[name])
         for name in ("products", "space_keys", "project_keys"):
@@ -260,6 +280,8 @@ class Settings:
         bounds = {
             "search_lag_minutes": (0, 24 * 60), "page_size": (1, 1000), "max_retries": (0, 50),
             "retry_initial_wait_seconds": (0, 600), "retry_max_wait_seconds": (0, 3600), "request_timeout": (1, 3600),
+            "max_concurrent_requests": (1, 64), "delete_sweep_hours": (0, 24 * 365),
+            "lookback_minutes": (0, 7 * 24 * 60),
         }
         for name, (low, high) in bounds.items():
             value = getattr(self, name)

@@ -20,40 +20,17 @@ from singer_sdk.helpers._classproperty import classproperty
 
 from tap_atlassian import redact
 from tap_atlassian.auth import AuthError, build_authenticator
-from tap_atlassian.client import ApiClient, ApiError
+from tap_atlassian.client import ApiClient
 from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings, numbers_from_text
+from tap_atlassian.errors import ApiError
 from tap_atlassian.schemas import schema
 from tap_atlassian.sites import Sites
-from tap_atlassian.streams.confluence import (
-    ConfluenceBlogPostsStream,
-    ConfluencePagesStream,
-    ConfluenceSpacesStream,
-)
-from tap_atlassian.streams.jira import (
-    JiraFieldsStream,
-    JiraIssueChangelogsStream,
-    JiraIssueCommentsStream,
-    JiraIssuesStream,
-)
-from tap_atlassian.streams.jsm import RequestsStream, RequestTypesStream, ServiceDesksStream
+from tap_atlassian.streams import STREAMS
 
 if t.TYPE_CHECKING:
     import click
     from singer_sdk.streams import Stream
 
-# (setting `products` value, stream class)
-STREAMS: tuple[tuple[str, type[Stream]], ...] = (
-    ("confluence", ConfluenceSpacesStream),
-    ("confluence", ConfluencePagesStream),
-    ("confluence", ConfluenceBlogPostsStream),
-    ("jira_service_desk", JiraFieldsStream),
-    ("jira_service_desk", JiraIssuesStream),
-    ("jira_service_desk", JiraIssueCommentsStream),
-    ("jira_service_desk", JiraIssueChangelogsStream),
-    ("jira_service_desk", ServiceDesksStream),
-    ("jira_service_desk", RequestTypesStream),
-    ("jira_service_desk", RequestsStream),
-)
 KNOWN_FAILURES = (ApiError, AuthError, ConfigError, DiscoveryError)
 
 

@@ -49,7 +49,7 @@ import requests
 
 from tap_atlassian.auth.base import AuthError, SchemeAuth
 from tap_atlassian.auth.browser import BrowserLoginError, callback_address, receive_redirect
-from tap_atlassian.client import server_message
+from tap_atlassian.errors import server_message
 from tap_atlassian.config import ConfigError
 from tap_atlassian.settings_file import SettingsFile, SettingsFileError, resolve_passphrase
 

@@ -24,8 +24,10 @@ import datetime as dt
 import logging
 import typing as t
 
-from tap_atlassian.client import AccessError, AtlassianStream, Repeat
+from tap_atlassian.client import Repeat
+from tap_atlassian.errors import AccessError
 from tap_atlassian.pagination import CursorLinkPaginator, StartLimitLinkPaginator, keyset_pages
+from tap_atlassian.streams.base import AtlassianStream
 from tap_atlassian.streams.jira import quote_list
 from tap_atlassian.windows import Window, format_utc, parse_time
 
@@ -204,3 +206,6 @@ class ConfluenceBlogPostsStream(ConfluenceContentStream):
     content_type = "blogpost"
     collection = "blogposts"
     v1_expand = "body.storage,version,space,history"
+
+
+STREAMS = (ConfluenceSpacesStream, ConfluencePagesStream, ConfluenceBlogPostsStream)

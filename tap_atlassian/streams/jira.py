@@ -17,9 +17,10 @@ import logging
 import typing as t
 
 from tap_atlassian import custom_fields
-from tap_atlassian.client import AccessError, AtlassianStream
+from tap_atlassian.errors import AccessError
 from tap_atlassian.pagination import NextPageTokenPaginator, Paginator, StartAtPaginator, keyset_pages
 from tap_atlassian.schemas import schema
+from tap_atlassian.streams.base import AtlassianStream
 from tap_atlassian.windows import Window, format_utc, parse_time
 
 if t.TYPE_CHECKING:
@@ -249,3 +250,6 @@ class JiraIssueChangelogsStream(IssueChildStream):
             return super().children(issue_id)
         body, _ = self.client.get(f"/rest/api/2/issue/{issue_id}", {"expand": "changelog", "fields": "updated"})
         return (body.get("changelog") or {}).get("histories") or []
+
+
+STREAMS = (JiraFieldsStream, JiraIssuesStream, JiraIssueCommentsStream, JiraIssueChangelogsStream)

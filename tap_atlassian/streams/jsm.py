@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import typing as t
 
-from tap_atlassian.client import AccessError
+from tap_atlassian.errors import AccessError
 from tap_atlassian.pagination import IsLastPagePaginator
 from tap_atlassian.schemas import schema
 from tap_atlassian.streams.jira import JiraIssuesStream, JiraStream, JqlSearch, quote_list
@@ -102,3 +102,6 @@ class RequestsStream(JiraIssuesStream):
                 continue
             request["updated"] = format_utc(updated)
             yield request
+
+
+STREAMS = (ServiceDesksStream, RequestTypesStream, RequestsStream)

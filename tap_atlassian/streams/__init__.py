@@ -1,0 +1,21 @@
+"""The stream registry: every stream class with the ``products`` value that owns it.
+
+One line per module below; discovery (``TapAtlassian.discover_streams``) keeps the order.
+``confluence`` owns the ``confluence_*`` streams, ``jira_service_desk`` the ``jira_*`` and
+``jsm_*`` streams.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from tap_atlassian.streams import confluence, jira, jsm
+
+if t.TYPE_CHECKING:
+    from tap_atlassian.streams.base import AtlassianStream
+
+STREAMS: tuple[tuple[str, type[AtlassianStream]], ...] = (
+    *(("confluence", cls) for cls in confluence.STREAMS),
+    *(("jira_service_desk", cls) for cls in jira.STREAMS),
+    *(("jira_service_desk", cls) for cls in jsm.STREAMS),
+)

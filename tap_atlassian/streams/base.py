@@ -1,0 +1,152 @@
+"""``AtlassianStream``: the base of every stream.
+
+Its product's shared :class:`~tap_atlassian.client.ApiClient`, declarative paging, a STATE
+after every page's worth of records, tombstones for deleted records, and the skips a run
+makes instead of failing: a stream the login cannot read (an OAuth scope it lacks) and a
+product the site does not have (``requires``: Jira Service Management, Jira Software) are
+each one WARNING, and the run goes on with the rest.
+
+Two SDK internals are overridden here, and only here: ``_generate_record_messages`` (the
+per-record selection walk is the costliest step of a sync and rarely needed) and
+``_increment_stream_state`` (a tombstone must never move a bookmark).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import typing as t
+
+from singer_sdk.helpers._catalog import pop_deselected_record_properties
+from singer_sdk.helpers._util import utc_now
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.singerlib import RecordMessage
+from singer_sdk.streams import Stream
+
+from tap_atlassian.windows import format_utc
+
+if t.TYPE_CHECKING:
+    from tap_atlassian.client import ApiClient
+    from tap_atlassian.config import Settings
+    from tap_atlassian.pagination import Paginator
+    from tap_atlassian.sites import Site
+
+LOGGER = logging.getLogger("tap-atlassian")
+DELETED_AT = "_sdc_deleted_at"
+
+
+class AtlassianStream(Stream):
+    """Base of every stream: its product's client, declarative paging, no per-record conformance.
+
+    Subclasses set ``product`` (``confluence`` / ``jira``) and usually only ``get_records``
+    or ``path`` + ``paginator``; ``requires`` names a feature the site may lack
+    (``servicedesk``, ``agile``: see ``tap_atlassian.client.PRODUCT_PROBES``).
+    """
+
+    product: t.ClassVar[str] = "jira"
+    requires: t.ClassVar[str | None] = None
+    path: t.ClassVar[str] = ""
+    paginator: t.ClassVar[type[Paginator] | None] = None
+    # Records keep Atlassian's shape and the schemas are written to match it; the SDK's
+    # per-record type walk is the costliest step of a sync, and not needed.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """A STATE message after every page's worth of records, so a killed run resumes close by."""
+        super().__init__(*args, **kwargs)
+        self.STATE_MSG_FREQUENCY = self.settings.page_size
+        self._selection_fast_path: bool | None = None
+        self._schema_keys: frozenset[str] = frozenset()
+
+    def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
+        """The SDK's record path without its per-record recursive selection walk.
+
+        Top-level keys outside the schema are dropped; the SDK's recursive deselection runs
+        only when some property is deselected (not the usual case).
+        """
+        if self._selection_fast_path is None:
+            self._selection_fast_path = all(self.mask.values())
+            self._schema_keys = frozenset(self.schema.get("properties", {}))
+        for key in [k for k in record if k not in self._schema_keys]:
+            del record[key]
+        if not self._selection_fast_path:
+            pop_deselected_record_properties(record, self.schema, self.mask)
+        for stream_map in self.stream_maps:
+            mapped = stream_map.transform(record)
+            if mapped is not None:
+                yield RecordMessage(stream=stream_map.stream_alias, record=mapped,
+                                    version=self._stream_version, time_extracted=utc_now())
+
+    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
+        """Bookmarks follow live records only: a tombstone's (older, or unknown) time never moves one."""
+        if latest_record.get(DELETED_AT) is not None:
+            return
+        super()._increment_stream_state(latest_record, context=context)
+
+    def tombstone(self, keys: t.Mapping[str, t.Any], replication_value: t.Any = None) -> dict:  # noqa: ANN401
+        """A deleted record: its key properties, the replication key (the last known value,
+        else null) and ``_sdc_deleted_at`` (now, UTC), the Singer soft-delete convention."""
+        record = dict(keys)
+        if self.replication_key:
+            record[self.replication_key] = replication_value
+        record[DELETED_AT] = format_utc(dt.datetime.now(dt.timezone.utc))
+        return record
+
+    @property
+    def settings(self) -> Settings:
+        """The run's typed settings."""
+        return self._tap.settings  # type: ignore[attr-defined]
+
+    @property
+    def client(self) -> ApiClient:
+        """The product's shared client."""
+        return self._tap.client(self.product)  # type: ignore[attr-defined]
+
+    @property
+    def site(self) -> Site:
+        """The product's site (base URL, deployment)."""
+        return self.client.site
+
+    @property
+    def is_cloud(self) -> bool:
+        """Atlassian Cloud (else Server / Data Center)."""
+        return self.site.is_cloud
+
+    def paginate(self, path: str, paginator_cls: type[Paginator],
+                 params: t.Mapping[str, t.Any] | None = None, max_limit: int | None = None) -> t.Iterator[dict]:
+        """Every record of a paged endpoint, page by page (``max_limit``: the endpoint's cap)."""
+        paginator = paginator_cls(dict(params or {}), self.settings.page_size, max_limit)
+        for records in self.client.pages(path, paginator):
+            yield from records
+
+    def get_url_params(self, context: dict | None) -> dict[str, t.Any]:  # noqa: ARG002
+        """Query parameters of the declarative path (override per stream)."""
+        return {}
+
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+        """Declarative default: ``path`` paged with ``paginator``."""
+        assert self.paginator is not None  # noqa: S101
+        yield from self.paginate(self.path.format(**(context or {})), self.paginator,
+                                 self.get_url_params(context))
+
+    def skip_reason(self) -> str | None:
+        """Why this run skips the stream: a scope the login lacks, a product the site lacks."""
+        reason = self.client.auth.scheme.skip_reason(self.name)
+        if reason:
+            return reason
+        if self.requires:
+            missing = self.client.lacks(self.requires)
+            if missing:
+                return f"this site has no {missing} (404 from {self.site.base_url})"
+        return None
+
+    def sync(self, context: dict | None = None) -> None:
+        """Skip, with a warning, a stream this run cannot read (see :meth:`skip_reason`)."""
+        reason = self.skip_reason()
+        if reason:
+            warned = self.client.cache.setdefault("skip_warned", set())
+            if reason not in warned or not self.requires:
+                LOGGER.warning("%s skipped: %s", self.name, reason)
+            warned.add(reason)
+            return
+        super().sync(context)
