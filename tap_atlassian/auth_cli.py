@@ -1,4 +1,4 @@
-"""``tap-atlassian-auth``: the login steps that happen outside a sync (SETTINGS.md "Commands").
+"""``tap-atlassian-auth``: the login steps that happen outside a sync (docs/SETTINGS.md "Commands").
 
     tap-atlassian-auth url      --config C [--product jira|confluence]
     tap-atlassian-auth exchange --config C --verifier CODE [--product jira|confluence]

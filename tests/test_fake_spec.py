@@ -3,7 +3,7 @@ over every endpoint and every seeded object of a 1,000-issue / 400-page site; an
 key the document does not know.
 
 Documented exceptions (where the documents and observed Atlassian behaviour differ, see
-ATLASSIAN_API.md):
+docs/ATLASSIAN_API.md):
 - `GET|POST /rest/api/3/search`: the document still describes a 200 `SearchResults`; Atlassian
   removed the endpoint (CHANGE-2046) and answers 410 `{"errorMessages": [...]}`: the fake does that.
 - `GET /rest/servicedeskapi/requesttype` is `x-experimental`; the document lists no 412, but

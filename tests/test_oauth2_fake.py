@@ -1,4 +1,4 @@
-"""The fake's Atlassian authorization server and gateway behave as AUTH_FLOWS.md says."""
+"""The fake's Atlassian authorization server and gateway behave as docs/AUTH_FLOWS.md says."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""HTTP Basic: Cloud e-mail + API token, Server/DC user + password (AUTH_FLOWS.md "basic")."""
+"""HTTP Basic: Cloud e-mail + API token, Server/DC user + password (docs/AUTH_FLOWS.md "basic")."""
 
 from __future__ import annotations
 

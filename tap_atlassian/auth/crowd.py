@@ -1,6 +1,6 @@
 """``auth_scheme: crowd``: SAML single sign-on with Atlassian Crowd as identity provider.
 
-Wire flow (AUTH_FLOWS.md "crowd"; Crowd REST "token" group,
+Wire flow (docs/AUTH_FLOWS.md "crowd"; Crowd REST "token" group,
 https://developer.atlassian.com/server/crowd/rest/v601/api-group-token):
 
 1. ``POST {CROWD}/rest/usermanagement/1/session`` with the *application's* name and

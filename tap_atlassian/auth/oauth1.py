@@ -3,7 +3,7 @@
 An administrator registers a *consumer key* and the *public key* in Application Links
 (incoming link); the tap signs every request with the matching private key
 (``oauth_signature_method="RSA-SHA1"``, authlib's signer). The three-legged flow
-(``docs/auth-oauth1.md``, ``AUTH_FLOWS.md``) runs against the servlets of the product's
+(``docs/auth-oauth1.md``, ``docs/AUTH_FLOWS.md``) runs against the servlets of the product's
 own base URL, so a Confluence on its own host is a second application link with its own
 token:
 

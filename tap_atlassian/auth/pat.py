@@ -1,4 +1,4 @@
-"""Data Center personal access token sent as ``Authorization: Bearer`` (AUTH_FLOWS.md "pat")."""
+"""Data Center personal access token sent as ``Authorization: Bearer`` (docs/AUTH_FLOWS.md "pat")."""
 
 from __future__ import annotations
 

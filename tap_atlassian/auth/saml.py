@@ -1,4 +1,4 @@
-"""SAML single sign-on shared by ``crowd`` and ``okta`` (AUTH_FLOWS.md "crowd", "okta").
+"""SAML single sign-on shared by ``crowd`` and ``okta`` (docs/AUTH_FLOWS.md "crowd", "okta").
 
 A login is written as a *flow*, in the manner of httpx's ``Auth.auth_flow``: a generator
 that yields :class:`FlowRequest` (or :class:`Wait`) and is sent back a

@@ -1,4 +1,4 @@
-"""A fake Atlassian Crowd as SAML identity provider (ATLASSIAN_API.md section 8).
+"""A fake Atlassian Crowd as SAML identity provider (docs/ATLASSIAN_API.md section 8).
 
 - ``POST /crowd/rest/usermanagement/1/session``: the application authenticates with its
   name and password (HTTP Basic); a wrong one answers 401 "Application failed to

@@ -1,8 +1,8 @@
 """Atlassian's OAuth 2.0 (3LO) authorization server and API gateway, on the fake site.
 
 ``install(fake)`` (called by the fake at start-up) adds, on the main listener, what
-``auth.atlassian.com`` and ``api.atlassian.com`` do (AUTH_FLOWS.md "oauth, oauth_version
-2.0"; ATLASSIAN_API.md section 6). Point the tap at them with::
+``auth.atlassian.com`` and ``api.atlassian.com`` do (docs/AUTH_FLOWS.md "oauth, oauth_version
+2.0"; docs/ATLASSIAN_API.md section 6). Point the tap at them with::
 
     oauth_authorization_url = fake.url + "/authorize"
     oauth_token_url         = fake.url + "/oauth/token"

@@ -1,6 +1,6 @@
 """A fake Okta org: Classic Authentication API with MFA, and SAML app embed links.
 
-(ATLASSIAN_API.md section 9; answers shaped like the recordings in ``tests/payloads/okta``.)
+(docs/ATLASSIAN_API.md section 9; answers shaped like the recordings in ``tests/payloads/okta``.)
 
 - ``POST /api/v1/authn``: ``SUCCESS`` with a single-use ``sessionToken``; ``MFA_REQUIRED``
   with the user's factors (push, sms, email, token:software:totp); ``LOCKED_OUT``; 401

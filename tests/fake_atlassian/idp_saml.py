@@ -1,7 +1,7 @@
 """The products' SAML service provider: ``/plugins/servlet/samlconsumer`` (and ``/samlsso``).
 
 What the bundled "SSO for Atlassian Data Center" does with an IdP's HTTP-POST binding
-(ATLASSIAN_API.md section 8), reduced to what a client can observe:
+(docs/ATLASSIAN_API.md section 8), reduced to what a client can observe:
 
 - accepts only a ``SAMLResponse`` it can verify as issued by a configured IdP: a trusted
   issuer, a valid signature by that issuer's key, ``Destination`` = this consumer, the
