@@ -13,6 +13,9 @@ error rules (the errors themselves: :mod:`tap_atlassian.errors`):
   (a space, a project, a request) and logs a warning naming it.
 - Any other 4xx (400 included) is fatal with the server's message; never swallowed.
 - A body that is not JSON (truncated, an HTML login page) is a clear fatal error.
+- Below HTTP (:mod:`tap_atlassian.net`): every failure names the host; a refused
+  connection or a timeout is retried, a certificate that does not verify or a host name
+  that does not resolve is fatal at once.
 
 Streams read one object per request through :meth:`ApiClient.map`, which hands results
 back in input order (the one place where requests may run concurrently).
@@ -29,8 +32,9 @@ import backoff
 import orjson
 import requests
 
-from tap_atlassian import __version__
-from tap_atlassian.errors import AccessError, ApiError, RetryableError, retry_after_seconds, server_message
+from tap_atlassian import __version__, net
+from tap_atlassian.errors import (AccessError, ApiError, RetryableError, html_summary, retry_after_seconds,
+                                  server_message)
 from tap_atlassian.windows import zone
 
 if t.TYPE_CHECKING:
@@ -77,7 +81,7 @@ class ApiClient:
         self.settings = settings
         self.site = site
         self.auth = authenticator
-        self.session = requests.Session()
+        self.session = net.new_session(settings)  # ca_bundle, proxies and CA variables
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json",
                                      "Accept-Language": "en"})
         self.session.auth = authenticator
@@ -157,18 +161,18 @@ class ApiClient:
             prepared = self.session.prepare_request(request)
             what = self._describe(prepared)
             try:
-                response = self.session.send(
-                    prepared, timeout=(min(30.0, self.settings.request_timeout), self.settings.request_timeout),
+                response = net.send(
+                    self.session, prepared,
+                    timeout=(min(30.0, self.settings.request_timeout), self.settings.request_timeout),
                     allow_redirects=True)
-            except requests.Timeout:
-                msg = f"{what}: no answer within {self.settings.request_timeout:g} s"
-                raise RetryableError(msg) from None
-            except requests.exceptions.ChunkedEncodingError:
-                msg = f"{what}: the connection closed before the whole answer arrived (truncated body)"
-                raise RetryableError(msg) from None
-            except requests.ConnectionError as exc:
-                msg = f"{what}: connection failed ({type(exc).__name__}: {_root(exc)})"
-                raise RetryableError(msg) from None
+            except requests.RequestException as exc:  # below HTTP: one line naming the host
+                text, transient = net.network_failure(exc, prepared.url)
+                if isinstance(exc, requests.exceptions.ReadTimeout):
+                    text = f"{text} (no answer within {self.settings.request_timeout:g} s: request_timeout)"
+                msg = f"{what}: {text}"
+                if transient:
+                    raise RetryableError(msg) from None
+                raise ApiError(msg) from None
             status = response.status_code
             if status == 401 or (response.history and _is_login_page(response.url)):
                 if not renewed and self.auth.renew(self.session, response):
@@ -193,9 +197,10 @@ class ApiClient:
         what = self._describe(response.request)
         kind = response.headers.get("Content-Type", "")
         if "json" not in kind and response.content[:1] not in (b"{", b"["):
+            page = html_summary(response.text[:20000])
             msg = (f"{what} answered {response.status_code} with {kind or 'no content type'} "
-                   f"({len(response.content)} bytes), not JSON: check the URL, or whether a proxy "
-                   "or login page is in the way")
+                   f"({len(response.content)} bytes{', ' + page if page else ''}), not JSON: check the "
+                   "URL, or whether a proxy or login page is in the way")
             raise ApiError(msg, response.status_code)
         try:
             return orjson.loads(response.content)
@@ -209,12 +214,6 @@ class ApiClient:
         exc = details.get("exception")
         LOGGER.warning("%s; retrying in %.1f s (retry %d of %d)", exc, details.get("wait", 0),
                        details.get("tries", 0), self.settings.max_retries)
-
-
-def _root(exc: BaseException) -> str:
-    while exc.__context__ is not None and exc.__context__ is not exc:
-        exc = exc.__context__
-    return type(exc).__name__
 
 
 def _is_login_page(url: str) -> bool:

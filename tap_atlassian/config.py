@@ -16,7 +16,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import decimal
+import difflib
+import os
 import re
+import ssl
 import typing as t
 from urllib.parse import urlsplit
 
@@ -88,8 +91,9 @@ CONFIG_SCHEMA = th.PropertiesList(
                 description="First wait of the exponential back-off (no Retry-After given)."),
     th.Property("retry_max_wait_seconds", th.NumberType, default=60,
                 description="Longest wait between two retries (also caps Retry-After)."),
-    th.Property("request_timeout", th.NumberType, default=300,
-                description="Seconds to wait for a server's answer before retrying."),
+    th.Property("request_timeout", th.NumberType, default=60,
+                description="Seconds to wait for a server's answer before retrying (connecting: at most "
+                "30). With the default retries a request that never answers fails after about 7 minutes."),
     # How it logs in
     _s("auth_scheme", "basic, oauth, crowd, okta or pat.", required=True,
        allowed_values=list(AUTH_SCHEMES)),
@@ -208,7 +212,7 @@ class Settings:
     max_retries: int = 5
     retry_initial_wait_seconds: float = 1.0
     retry_max_wait_seconds: float = 60.0
-    request_timeout: float = 300.0
+    request_timeout: float = 60.0
     user: str | None = None
     password: str | None = None
     api_token: str | None = None
@@ -269,6 +273,8 @@ class Settings:
             msg = "products: empty; list confluence and/or jira_service_desk (or leave it unset)"
             raise ConfigError(msg)
         values["start_date"] = _parse_datetime("start_date", values.get("start_date"))
+        if values.get("ca_bundle"):
+            check_ca_bundle(values["ca_bundle"])
         values["sso_properties"] = parse_sso_properties(values.get("sso_properties"))
         settings = cls(**values, raw=dict(config))
         settings.check_numbers()
@@ -310,6 +316,31 @@ class Settings:
     def wants(self, product: str) -> bool:
         """Whether a product (``confluence`` / ``jira_service_desk``) is extracted."""
         return product in self.products
+
+
+def check_ca_bundle(path: str) -> None:
+    """``ca_bundle`` must be a readable file holding at least one PEM certificate."""
+    if not os.path.isfile(path):
+        msg = f"ca_bundle: no such file: {path} (a PEM file of the certificate authorities to trust)"
+        raise ConfigError(msg)
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, OSError, ValueError):
+        msg = f"ca_bundle: {path} holds no readable PEM certificate"
+        raise ConfigError(msg) from None
+
+
+def unknown_settings(config: t.Mapping[str, t.Any], known: t.Iterable[str]) -> list[str]:
+    """One warning per setting the tap does not know (``project_key``), naming the closest."""
+    names = sorted(set(known))
+    out = []
+    for key in sorted(config):
+        if key in names or key.startswith("_"):
+            continue
+        close = difflib.get_close_matches(key, names, n=1, cutoff=0.6)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        out.append(f"{key}: not a setting of tap-atlassian{hint}; ignored")
+    return out
 
 
 def _check_url(name: str, value: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import html
 import re
 import typing as t
 from urllib.parse import parse_qs
@@ -45,27 +46,70 @@ class RetryableError(Exception):
 
 
 def server_message(response: requests.Response) -> str:
-    """Atlassian's own words from an error body (``errorMessages``, ``errors``, ``message``)."""
+    """Atlassian's own words from an error body: Jira's ``errorMessages`` / ``errors`` object,
+    Confluence v2's ``errors`` list of ``{status, code, title, detail}``
+    (https://developer.atlassian.com/cloud/confluence/rest/v2/intro/#about), ``message``;
+    Cloud's plain-text answer to a refused API token; an HTML page's title."""
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
-        if "oauth_problem=" in response.text:
+        text = response.text
+        if "oauth_problem=" in text:
             # OAuth 1.0a refusals are form-encoded and may echo the signature base string,
             # which holds the access token: keep only the problem's name.
-            problem = parse_qs(response.text).get("oauth_problem", ["unknown"])[0]
+            problem = parse_qs(text).get("oauth_problem", ["unknown"])[0]
             return f"oauth_problem={problem}"
-        text = " ".join(re.sub(r"<[^>]+>", " ", response.text).split())  # an HTML error page
-        return text[:200] or response.reason or ""
+        if BASIC_DEPRECATED in text:
+            return TOKEN_REFUSED
+        return html_summary(text) or response.reason or ""
     if not isinstance(body, dict):
-        return str(body)[:200]
+        return clip(str(body), 200)
     parts = list(body.get("errorMessages") or [])
     errors = body.get("errors")
     if isinstance(errors, dict):
         parts += [f"{k}: {v}" for k, v in errors.items()]
+    elif isinstance(errors, list):  # Confluence Cloud v2
+        parts += [_v2_error(e) for e in errors if isinstance(e, dict) and _v2_error(e)]
     for key in ("message", "errorSummary", "error_description", "reason", "error"):
         if isinstance(body.get(key), str) and not parts:
             parts.append(body[key])
-    return "; ".join(map(str, parts))[:300] or response.reason or ""
+    return clip("; ".join(map(str, parts)), 300) or response.reason or ""
+
+
+# Atlassian Cloud's plain-text 401 for a Basic login whose API token it does not accept
+# (https://developer.atlassian.com/cloud/jira/platform/deprecation-notice-basic-auth/).
+BASIC_DEPRECATED = "Basic authentication with passwords is deprecated"
+TOKEN_REFUSED = ("Atlassian refused the API token (wrong, revoked, or a password given instead of "
+                 "an API token: create one at https://id.atlassian.com/manage-profile/security/api-tokens "
+                 "and set api_token with the account's e-mail as user)")
+
+
+def _v2_error(error: t.Mapping[str, t.Any]) -> str:
+    title = str(error.get("title") or error.get("code") or "").strip()
+    detail = str(error.get("detail") or "").strip()
+    return f"{title}: {detail}" if title and detail else title or detail
+
+
+def html_summary(text: str) -> str:
+    """An HTML page in a few words: its ``<title>`` (a login page: "Log in - Jira"), else its
+    text, cut at a word boundary; plain text is only tidied and clipped."""
+    match = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if match:
+        title = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", match.group(1))).split())
+        if title:
+            return clip(f"an HTML page titled \"{title}\"", 200)
+    plain = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
+    return clip(plain, 200)
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` within ``limit`` characters, cut at a word boundary with an ellipsis."""
+    if len(text) <= limit:
+        return text
+    cut = text[:limit - 1]
+    if " " in cut:
+        cut = cut[:cut.rindex(" ")]
+    return cut.rstrip(" ,;:-") + "…"
 
 
 def retry_after_seconds(headers: t.Mapping[str, str]) -> float | None:

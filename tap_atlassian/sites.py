@@ -16,12 +16,19 @@ import typing as t
 
 import requests
 
+from tap_atlassian import net
 from tap_atlassian.config import check_deployment
+from tap_atlassian.errors import ApiError
 
 if t.TYPE_CHECKING:
     from tap_atlassian.config import Settings
 
 LOGGER = logging.getLogger("tap-atlassian")
+
+
+class SiteUnreachableError(ApiError):
+    """The site did not answer at all (refused, unknown host, certificate): one line."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Site:
@@ -58,10 +65,17 @@ def detect_deployment(settings: Settings, timeout: float = 15) -> str:
         return hint
     url = f"{settings.jira_url or settings.url}/rest/api/2/serverInfo"
     try:
-        response = requests.get(url, timeout=timeout, headers={"Accept": "application/json"},
-                                allow_redirects=False)
+        with net.new_session(settings) as session:
+            response = session.get(url, timeout=min(timeout, settings.request_timeout),
+                                   headers={"Accept": "application/json"}, allow_redirects=False)
         kind = response.json().get("deploymentType") if response.ok else None
-    except (requests.RequestException, ValueError, AttributeError):
+    except requests.RequestException as exc:
+        # no answer at all is not "a Confluence-only Server": the host is unreachable
+        text, _ = net.network_failure(exc, url)
+        setting = "jira_url" if settings.jira_url else "url"
+        msg = f"{setting}: deployment auto-detection (GET {url}): {text}"
+        raise SiteUnreachableError(msg) from None
+    except (ValueError, AttributeError):
         kind = None
     deployment = "cloud" if kind == "Cloud" else "server"
     LOGGER.info("deployment auto: %s answered %s; using %s", url,

@@ -8,7 +8,9 @@ error line and exit status 1; configured secrets are masked in every log line.
 
 from __future__ import annotations
 
+import difflib
 import functools
+import json
 import logging
 import sys
 import typing as t
@@ -21,7 +23,7 @@ from singer_sdk.helpers._classproperty import classproperty
 from tap_atlassian import redact
 from tap_atlassian.auth import AuthError, build_authenticator
 from tap_atlassian.client import ApiClient
-from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings, numbers_from_text
+from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings, numbers_from_text, unknown_settings
 from tap_atlassian.errors import ApiError
 from tap_atlassian.schemas import schema
 from tap_atlassian.sites import Sites
@@ -60,6 +62,7 @@ class TapAtlassian(Tap):
     config_jsonschema = CONFIG_SCHEMA
     dynamic_catalog = True
     message_writer_class = BufferedMsgSpecWriter
+    _warned_settings = False
 
     @classproperty
     def _env_var_config(cls) -> dict[str, t.Any]:  # noqa: N805
@@ -81,6 +84,13 @@ class TapAtlassian(Tap):
             self.logger.warning("%s", exc)
             return [str(exc)]
         redact.install(settings.secrets())
+        if not self._warned_settings:
+            self._warned_settings = True
+            known = dict(type(self).config_jsonschema)
+            known["properties"] = dict(known["properties"])
+            self.append_builtin_config(known)
+            for line in unknown_settings(self.config, known["properties"]):
+                self.logger.warning("%s", line)
         return super()._validate_config(raise_errors=raise_errors)
 
     @functools.cached_property
@@ -106,7 +116,21 @@ class TapAtlassian(Tap):
             else:
                 stream_schema = self._discover_schema(cls)
             out.append(cls(tap=self, schema=stream_schema))
+        self._warn_unknown_catalog_streams()
         return out
+
+    def _warn_unknown_catalog_streams(self) -> None:
+        """A catalog entry naming no stream of this tap is ignored by the SDK in silence."""
+        if not self.input_catalog:
+            return
+        names = [cls.name for _, cls in STREAMS]
+        for entry in self.input_catalog.values():
+            if entry.tap_stream_id in names:
+                continue
+            close = difflib.get_close_matches(entry.tap_stream_id, names, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            self.logger.warning("catalog: %s is not a stream of tap-atlassian%s; ignored",
+                                entry.tap_stream_id, hint)
 
     def _discover_schema(self, cls: type[Stream]) -> dict[str, t.Any]:
         if not hasattr(cls, "discover_schema"):
@@ -134,6 +158,18 @@ class TapAtlassian(Tap):
                 handler.removeFilter(quiet)
         self.logger.info("connection test passed: logged in and read one record of each stream")
         return ok
+
+    @classmethod
+    def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:  # noqa: ANN401
+        """``--config``: a file that is missing or not a JSON object is one line, not a traceback."""
+        for path in value:
+            if path == "ENV":
+                continue
+            problem = config_file_problem(path)
+            if problem:
+                cls.logger.error("--config %s: %s", path, problem)
+                ctx.exit(1)
+        return super().cb_config(ctx, param, value)
 
     @classmethod
     def cb_discover(cls, ctx: click.Context, param: click.Option, value: bool) -> None:  # noqa: FBT001
@@ -169,3 +205,19 @@ class TapAtlassian(Tap):
 
         command.excepthook = excepthook  # type: ignore[attr-defined]
         return command
+
+
+def config_file_problem(path: str) -> str | None:
+    """Why a ``--config`` file cannot be read as a JSON object, or None."""
+    try:
+        with open(path, encoding="utf-8") as handle:  # noqa: PTH123
+            value = json.load(handle)
+    except FileNotFoundError:
+        return "no such file"
+    except (OSError, UnicodeDecodeError) as exc:
+        return f"cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})"
+    if not isinstance(value, dict):
+        return "not a JSON object of settings"
+    return None
