@@ -7,8 +7,9 @@ product the site does not have (``requires``: Jira Service Management, Jira Soft
 each one WARNING, and the run goes on with the rest.
 
 Two SDK internals are overridden here, and only here: ``_generate_record_messages`` (the
-per-record selection walk is the costliest step of a sync and rarely needed) and
-``_increment_stream_state`` (a tombstone must never move a bookmark).
+per-record selection walk is the costliest step of a sync and rarely needed; records are
+normalised there, see :mod:`tap_atlassian.records`) and ``_increment_stream_state`` (a
+tombstone must never move a bookmark).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams import Stream
 
+from tap_atlassian import records
+from tap_atlassian.schemas import schema
+from tap_atlassian.client import PRODUCT_PROBES
 from tap_atlassian.windows import format_utc
 
 if t.TYPE_CHECKING:
@@ -56,19 +60,26 @@ class AtlassianStream(Stream):
         super().__init__(*args, **kwargs)
         self.STATE_MSG_FREQUENCY = self.settings.page_size
         self._selection_fast_path: bool | None = None
-        self._schema_keys: frozenset[str] = frozenset()
+        self._date_plan: records.Plan = ()
+        self._undeclared_seen: set[str] = set()
+
+    @classmethod
+    def discover_schema(cls, tap: t.Any) -> dict[str, t.Any]:  # noqa: ANN401
+        """The schema of the deployment the tap talks to (``tap_atlassian/schemas/<name>.json``)."""
+        return schema(cls.name, tap.sites.deployment)
 
     def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
         """The SDK's record path without its per-record recursive selection walk.
 
-        Top-level keys outside the schema are dropped; the SDK's recursive deselection runs
-        only when some property is deselected (not the usual case).
+        Every property is kept (the schemas are open: ``additionalProperties``); the values at
+        the schema's ``date-time`` paths are made RFC 3339 UTC; the SDK's recursive
+        deselection runs only when some property is deselected (not the usual case).
         """
         if self._selection_fast_path is None:
             self._selection_fast_path = all(self.mask.values())
-            self._schema_keys = frozenset(self.schema.get("properties", {}))
-        for key in [k for k in record if k not in self._schema_keys]:
-            del record[key]
+            self._date_plan = records.plan(self.schema)
+        records.apply(record, self._date_plan)
+        self._note_undeclared(record)
         if not self._selection_fast_path:
             pop_deselected_record_properties(record, self.schema, self.mask)
         for stream_map in self.stream_maps:
@@ -77,11 +88,30 @@ class AtlassianStream(Stream):
                 yield RecordMessage(stream=stream_map.stream_alias, record=mapped,
                                     version=self._stream_version, time_extracted=utc_now())
 
+    def _note_undeclared(self, record: dict) -> None:
+        """One INFO per top-level property the schema does not declare: it is emitted, but a
+        loader that makes columns from the schema keeps it only once declared."""
+        extra = [k for k in records.undeclared(record, self.schema) if k not in self._undeclared_seen]
+        if extra:
+            self._undeclared_seen.update(extra)
+            LOGGER.info("%s: records carry %s, which the schema does not declare (kept in the "
+                        "record; declared loosely by additionalProperties)", self.name, ", ".join(extra))
+
     def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
-        """Bookmarks follow live records only: a tombstone's (older, or unknown) time never moves one."""
+        """Bookmarks follow live records only: a tombstone's (older, or unknown) time never moves
+        one, nor does a record older than the bookmark (a late one, re-read by the look-back)."""
         if latest_record.get(DELETED_AT) is not None:
             return
+        current = self.get_context_state(context).get("replication_key_value")
+        value = latest_record.get(self.replication_key or "")
+        if isinstance(current, str) and isinstance(value, str) and value < current:
+            return
         super()._increment_stream_state(latest_record, context=context)
+
+    def state_changed(self) -> None:
+        """The stream changed its state itself (delete sweep, look-back pairs): the SDK's final
+        STATE message must be written even when the last record's was."""
+        self.state_manager.is_flushed = False
 
     def tombstone(self, keys: t.Mapping[str, t.Any], replication_value: t.Any = None) -> dict:  # noqa: ANN401
         """A deleted record: its key properties, the replication key (the last known value,
@@ -134,19 +164,35 @@ class AtlassianStream(Stream):
         reason = self.client.auth.scheme.skip_reason(self.name)
         if reason:
             return reason
-        if self.requires:
-            missing = self.client.lacks(self.requires)
-            if missing:
-                return f"this site has no {missing} (404 from {self.site.base_url})"
+        missing = self.missing_product()
+        if missing:
+            return f"this site has no {missing}"
         return None
 
+    def missing_product(self) -> str | None:
+        """The product this stream ``requires`` and the site lacks (probed once per run), else None."""
+        return self.client.lacks(self.requires) if self.requires else None
+
     def sync(self, context: dict | None = None) -> None:
-        """Skip, with a warning, a stream this run cannot read (see :meth:`skip_reason`)."""
+        """Skip, with a warning, a stream this run cannot read (see :meth:`skip_reason`).
+
+        A missing product is one WARNING for all its streams (named, with the probe's answer),
+        however many are selected; a missing scope is one WARNING per stream.
+        """
         reason = self.skip_reason()
-        if reason:
-            warned = self.client.cache.setdefault("skip_warned", set())
-            if reason not in warned or not self.requires:
-                LOGGER.warning("%s skipped: %s", self.name, reason)
-            warned.add(reason)
+        if not reason:
+            super().sync(context)
             return
-        super().sync(context)
+        missing = None if self.client.auth.scheme.skip_reason(self.name) else self.missing_product()
+        if not missing:
+            LOGGER.warning("%s skipped: %s", self.name, reason)
+            return
+        warned = self.client.cache.setdefault("skip_warned", set())
+        if missing not in warned:
+            warned.add(missing)
+            probe = PRODUCT_PROBES[t.cast(str, self.requires)][0]
+            streams = sorted(s.name for s in self._tap.streams.values()  # type: ignore[attr-defined]
+                             if getattr(s, "requires", None) == self.requires and s.selected)
+            LOGGER.warning("%s streams skipped (%s): this site has no %s (GET %s answered 404); "
+                           "the run goes on with the other streams", missing, ", ".join(streams),
+                           missing, self.client.url(probe))

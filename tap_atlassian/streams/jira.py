@@ -129,7 +129,7 @@ class JiraIssuesStream(JiraStream):
     @classmethod
     def discover_schema(cls, tap: t.Any) -> dict[str, t.Any]:  # noqa: ANN401
         """The schema, with every custom field typed when ``include_custom_fields`` is on."""
-        out = schema(cls.name)
+        out = schema(cls.name, tap.sites.deployment)
         if tap.settings.include_custom_fields:
             client = tap.client("jira")
             body, _ = client.get(f"/rest/api/{jira_api(client)}/field")
@@ -179,9 +179,9 @@ class IssueChildStream(JiraIssuesStream):
     child_max_limit: t.ClassVar[int | None] = None
 
     @classmethod
-    def discover_schema(cls, tap: t.Any) -> dict[str, t.Any]:  # noqa: ANN401, ARG003
-        """Static schema."""
-        return schema(cls.name)
+    def discover_schema(cls, tap: t.Any) -> dict[str, t.Any]:  # noqa: ANN401
+        """The deployment's schema (no custom fields)."""
+        return schema(cls.name, tap.sites.deployment)
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
         """Each changed issue's children, oldest issue first; an issue gone meanwhile is a warning."""

@@ -76,9 +76,9 @@ class RequestsStream(JiraIssuesStream):
     is_sorted = True
 
     @classmethod
-    def discover_schema(cls, tap: t.Any) -> dict[str, t.Any]:  # noqa: ANN401, ARG003
-        """Static schema (``requestFieldValues`` as the API gives them)."""
-        return schema(cls.name)
+    def discover_schema(cls, tap: t.Any) -> dict[str, t.Any]:  # noqa: ANN401
+        """The deployment's schema (``requestFieldValues`` as the API gives them)."""
+        return schema(cls.name, tap.sites.deployment)
 
     def jql_clauses(self) -> list[str]:
         """The service desks' projects."""

@@ -1,4 +1,7 @@
-"""Validate JSON answers against the vendored Atlassian OpenAPI documents (see SOURCES.txt).
+"""Validate JSON answers against the vendored Atlassian OpenAPI documents.
+
+The documents live in the package (``tap_atlassian/schemas/specs/``, with ``SOURCES.txt``), where
+the tap generates its stream schemas from them; this module reads those same files.
 
 `SpecChecker(name).errors(instance, path, method)` returns schema violations of the 200 answer
 of that operation; `undeclared(...)` lists keys the document does not declare (the documents
@@ -8,21 +11,14 @@ through).
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-HERE = Path(__file__).parent
-FILES = {
-    "jira": "jira-platform-cloud-v3.swagger-v3.v3.json",
-    "confluence": "confluence-cloud-v2.openapi-v2.v3.json",
-    "jsm": "jsm-servicedesk-cloud.swagger.v3.json",
-}
+from tap_atlassian.schemas.openapi import document
 
 
 def _pointer(*parts: str) -> str:
@@ -99,9 +95,8 @@ class SpecChecker:
                 out.add(f"{where}.{k}")
 
 
-@lru_cache(maxsize=None)
 def _load(name: str) -> dict:
-    return json.loads((HERE / FILES[name]).read_text())
+    return document(name)
 
 
 @lru_cache(maxsize=None)

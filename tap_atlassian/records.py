@@ -1,0 +1,90 @@
+"""Record normalisation: every ``date-time`` a schema declares emitted as RFC 3339 UTC.
+
+Atlassian's timestamps are ISO 8601 but not always RFC 3339: Jira writes offsets without a
+colon (``2022-05-25T00:33:32.034-0700``), JSM's ``DateDTO.iso8601`` has no fraction and the
+same offsets, Confluence Server's ``version.when`` carries a local offset. A loader types a
+column as a timestamp only when the value parses, so every value at a ``date-time`` path of
+the stream's schema is re-written as ``YYYY-MM-DDTHH:MM:SS.sssZ``.
+
+Cheap by construction: the paths are computed once per stream from its schema
+(:func:`plan`) and only those values are touched; a value already in UTC ``Z`` form is left
+as is without parsing. Nothing else in a record changes, and nothing is removed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import typing as t
+
+UTC = dt.timezone.utc
+Convert = t.Callable[[str], str]
+# (key, convert the value itself, plan of an object value or of each array item's object)
+Plan = tuple[tuple[str, "Convert | None", "Plan | None"], ...]
+
+
+def rfc3339(value: str) -> str:
+    """An Atlassian timestamp as RFC 3339 UTC; text that is not a timestamp is left alone."""
+    if value.endswith("Z") and len(value) >= 20 and value[10] == "T":  # noqa: PLR2004
+        return value
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _types(node: t.Mapping[str, t.Any]) -> set[str]:
+    kind = node.get("type", ())
+    return {kind} if isinstance(kind, str) else set(kind)
+
+
+def plan(schema: t.Mapping[str, t.Any]) -> Plan:
+    """The ``date-time`` paths of an object schema, as a tree walked once per record."""
+    out = []
+    for key, prop in (schema.get("properties") or {}).items():
+        if not isinstance(prop, t.Mapping):
+            continue
+        kinds = _types(prop)
+        if prop.get("format") == "date-time" and "string" in kinds:
+            out.append((key, rfc3339, None))
+        elif "object" in kinds and prop.get("properties"):
+            sub = plan(prop)
+            if sub:
+                out.append((key, None, sub))
+        elif "array" in kinds and isinstance(prop.get("items"), t.Mapping):
+            items = prop["items"]
+            if items.get("format") == "date-time":
+                out.append((key, rfc3339, ()))
+            elif items.get("properties"):
+                sub = plan(items)
+                if sub:
+                    out.append((key, None, sub))
+    return tuple(out)
+
+
+def apply(node: dict[str, t.Any], steps: Plan) -> None:
+    """In place: convert the values at the planned paths (missing or null ones are skipped)."""
+    for key, convert, sub in steps:
+        value = node.get(key)
+        if value is None:
+            continue
+        if convert is not None:
+            if type(value) is str:
+                node[key] = convert(value)
+            elif type(value) is list:
+                node[key] = [convert(v) if type(v) is str else v for v in value]
+        elif type(value) is dict:
+            apply(value, sub)  # type: ignore[arg-type]
+        elif type(value) is list:
+            for item in value:
+                if type(item) is dict:
+                    apply(item, sub)  # type: ignore[arg-type]
+
+
+def undeclared(record: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> list[str]:
+    """Top-level keys of a record its schema does not declare (kept, but a SQL loader
+    makes columns from the schema only)."""
+    props = schema.get("properties") or {}
+    return [k for k in record if k not in props]
