@@ -190,9 +190,9 @@ def test_jsm_every_endpoint_every_request(flavour: str, request: pytest.FixtureR
     assert len(reqs) == len(fake.data.issues([d["projectKey"] for d in desks]))
     for r in reqs[::15]:
         conforms("jsm", get(s, f"{base}/request/{r['issueKey']}"), SDS + "/request/{issueIdOrKey}")
-    expand = "serviceDesk,requestType,participant,status,sla"
+    expand = "serviceDesk,requestType,participant,status,sla,action"
     full = get(s, f"{base}/request/{reqs[0]['issueKey']}", expand=expand)
-    assert {"serviceDesk", "requestType", "participants", "status", "sla"} <= set(full)
+    assert {"serviceDesk", "requestType", "participants", "status", "sla", "actions"} <= set(full)
     conforms("jsm", full, SDS + "/request/{issueIdOrKey}")
     conforms("jsm", get(s, f"{base}/request", expand=expand, limit=30), SDS + "/request")
     conforms("jsm", requests.get(base + "/info", timeout=10).json(), SDS + "/info")

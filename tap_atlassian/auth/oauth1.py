@@ -35,6 +35,7 @@ from authlib.oauth1.rfc5849.signature import generate_signature_base_string
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from tap_atlassian import net
 from tap_atlassian.auth.base import AuthError, SchemeAuth
 from tap_atlassian.auth.browser import BrowserLoginError, callback_address, receive_redirect
 from tap_atlassian.config import ConfigError
@@ -267,8 +268,8 @@ def request_token(session: requests.Session, base_url: str, consumer_key: str,
                   timeout: float = 60) -> dict[str, str]:
     """Step 1: a signed POST for a request token (``oauth_token``, ``oauth_token_secret``)."""
     url = f"{base_url}{SERVLET}/request-token"
-    response = session.post(url, auth=signer(consumer_key, key, callback=callback or OOB),
-                            timeout=timeout)
+    response = _post(session, "request-token", url, auth=signer(consumer_key, key, callback=callback or OOB),
+                     timeout=timeout)
     return _token_answer("request-token", url, response)
 
 
@@ -282,9 +283,18 @@ def access_token(session: requests.Session, base_url: str, consumer_key: str,
                  token: str, verifier: str, timeout: float = 60) -> dict[str, str]:
     """Step 3: trade the approved request token and its verifier for an access token."""
     url = f"{base_url}{SERVLET}/access-token"
-    response = session.post(url, auth=signer(consumer_key, key, token=token,
-                                             verifier=verifier), timeout=timeout)
+    response = _post(session, "access-token", url, auth=signer(consumer_key, key, token=token,
+                                                               verifier=verifier), timeout=timeout)
     return _token_answer("access-token", url, response)
+
+
+def _post(session: requests.Session, step: str, url: str, **kw: t.Any) -> requests.Response:  # noqa: ANN401
+    """A token request; a failure below HTTP (host, certificate) is one line naming the host."""
+    try:
+        return session.post(url, **kw)
+    except requests.RequestException as exc:
+        msg = f"oauth1: {step} at {url}: {net.network_failure(exc, url)[0]}"
+        raise AuthError(msg) from None
 
 
 # --------------------------------------------------------------------------- the scheme
@@ -380,7 +390,7 @@ class OAuth1Scheme(SchemeAuth):
 
     def _http(self) -> requests.Session:
         if self._session is None:
-            self._session = requests.Session()
+            self._session = net.new_session(self.settings)  # ca_bundle, proxies, CA variables
         return self._session
 
     def apply(self, request: requests.PreparedRequest) -> requests.PreparedRequest:

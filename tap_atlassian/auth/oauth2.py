@@ -47,6 +47,7 @@ from urllib.parse import urlencode, urlsplit
 
 import requests
 
+from tap_atlassian import net
 from tap_atlassian.auth.base import AuthError, SchemeAuth
 from tap_atlassian.auth.browser import BrowserLoginError, callback_address, receive_redirect
 from tap_atlassian.errors import server_message
@@ -154,7 +155,7 @@ class OAuth2Auth(SchemeAuth):
         self._tokens: dict[str, t.Any] | None = None
         self._site_info: dict[str, t.Any] | None = None
         self._lock = threading.RLock()
-        self._http = requests.Session()
+        self._http = net.new_session(settings)  # ca_bundle, proxies, CA variables
         self._http.headers["Accept"] = "application/json"
         self._file: SettingsFile | None = None
 
@@ -488,8 +489,9 @@ class OAuth2Auth(SchemeAuth):
                 response = self._http.request(method, url, timeout=self.settings.request_timeout,
                                               allow_redirects=False, **kw)
             except requests.RequestException as exc:
-                if attempt + 1 >= attempts:
-                    msg = f"{LABEL}: {step} at {url} failed: {type(exc).__name__}"
+                text, transient = net.network_failure(exc, url)
+                if attempt + 1 >= attempts or not transient:
+                    msg = f"{LABEL}: {step} at {url} failed: {text}"
                     raise AuthError(msg) from None
             else:
                 if response.status_code != 429 and response.status_code < 500:

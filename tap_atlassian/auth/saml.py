@@ -30,6 +30,7 @@ import requests
 import requests.cookies
 from lxml import etree, html
 
+from tap_atlassian import net
 from tap_atlassian.auth.base import AuthError, SchemeAuth
 from tap_atlassian.settings_file import SettingsFile, SettingsFileError, resolve_passphrase
 
@@ -299,7 +300,7 @@ def drive(flow: Flow, session: requests.Session, *, scheme: str = "sso", timeout
             except requests.RequestException as exc:
                 flow.close()
                 raise LoginError(scheme, item.step, f"cannot reach {public_url(item.url)}: "
-                                 f"{type(exc).__name__}") from None
+                                 f"{net.network_failure(exc, item.url)[0]}") from None
             reply = FlowResponse.from_requests(answer)
         try:
             item = flow.send(reply)
@@ -483,7 +484,7 @@ class SamlSchemeAuth(SchemeAuth):
 
     def login(self) -> None:
         """``tap-atlassian-auth login``: sign in once (does the MFA, remembers the device)."""
-        with requests.Session() as session:
+        with net.new_session(self.settings) as session:  # ca_bundle, proxies, CA variables
             self._login(session)
 
     def status(self) -> dict[str, t.Any]:

@@ -74,6 +74,9 @@ class RequestsStream(JiraIssuesStream):
     primary_keys = ("issueId",)
     replication_key = "updated"
     is_sorted = True
+    # What fills the documented properties in the same call (``expand``, multi-valued):
+    # https://developer.atlassian.com/cloud/jira/service-desk/rest/api-group-request/#api-rest-servicedeskapi-request-issueidorkey-get
+    request_expand: t.ClassVar[str] = "sla,status,participant,requestType,serviceDesk,action"
 
     @classmethod
     def discover_schema(cls, tap: t.Any) -> dict[str, t.Any]:  # noqa: ANN401
@@ -96,7 +99,7 @@ class RequestsStream(JiraIssuesStream):
         for issue, updated in search:
             key = issue.get("key") or issue["id"]
             try:
-                request, _ = self.client.get(f"{JSM}/request/{key}")
+                request, _ = self.client.get(f"{JSM}/request/{key}", {"expand": self.request_expand})
             except AccessError as exc:
                 LOGGER.warning("jsm_requests: request %s skipped: %s", key, exc)
                 continue

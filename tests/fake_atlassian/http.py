@@ -6,6 +6,7 @@ Nothing Atlassian-specific lives here; `site.py` routes, authenticates and logs.
 from __future__ import annotations
 
 import socket
+import ssl
 import sys
 import threading
 import traceback
@@ -251,6 +252,13 @@ class Listener:
     @property
     def base_url(self) -> str:
         return self.server.base_url
+
+    def use_tls(self, context: ssl.SSLContext) -> None:
+        """Serve HTTPS from now on with ``context`` (a server-side context holding the
+        certificate); the handshake happens in each connection's handler thread."""
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True,
+                                                 do_handshake_on_connect=False)
+        self.server.base_url = self.server.base_url.replace("http://", "https://", 1)
 
     def start(self) -> None:
         self.thread.start()

@@ -184,7 +184,9 @@ class Jsm:
         return FakeResponse(json=self.expanded(ref.idx, set(req.args("expand"))))
 
     def expanded(self, idx: int, expand: set[str]) -> dict:
-        """`expand`: serviceDesk, requestType, participant, status, sla (others are ignored)."""
+        """`expand`: serviceDesk, requestType, participant, status, sla, action (attachment and
+        comment are ignored). Participants and SLAs are the request's own (the same as
+        `/request/{key}/participant` and `/sla` give) when the JSM children are installed."""
         body = self.request_json(idx)
         if not expand:
             return body
@@ -192,16 +194,23 @@ class Jsm:
         body = dict(body)
         p = s.projects[s._i_proj[idx]]
         iid = body["issueId"]
+        children = getattr(self.fake, "jsm_children", None)
         if "serviceDesk" in expand:
             body["serviceDesk"] = self.desk_json(p)
         if "requestType" in expand:
             body["requestType"] = self.rt_json(request_type_of(s, idx), p["service_desk_id"])
         if "participant" in expand:
-            body["participants"] = self.sub_page(f"/request/{iid}/participant", [])
+            users = ([self.user_dto(s.users[u]) for u in children.extras(idx).participants]
+                     if children is not None else [])
+            body["participants"] = self.sub_page(f"/request/{iid}/participant", users)
         if "status" in expand:
             body["status"] = self.sub_page(f"/request/{iid}/status", [body["currentStatus"]])
         if "sla" in expand:
-            body["sla"] = self.sub_page(f"/request/{iid}/sla", [self.sla(idx)])
+            metrics = children.sla_json(idx) if children is not None else [self.sla(idx)]
+            body["sla"] = self.sub_page(f"/request/{iid}/sla", metrics)
+        if "action" in expand:
+            body["actions"] = {action: {"allowed": True} for action in
+                               ("addAttachment", "addComment", "addParticipant", "removeParticipant")}
         return body
 
     def sub_page(self, path: str, values: list) -> dict:

@@ -7,6 +7,7 @@ import importlib
 import os
 import pkgutil
 import re
+import ssl
 import sys
 import threading
 import time
@@ -142,6 +143,18 @@ class FakeAtlassian:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    def serve_tls(self, context: ssl.SSLContext) -> FakeAtlassian:
+        """Serve every listener over HTTPS with ``context`` (a server-side ``ssl.SSLContext``
+        holding a certificate for 127.0.0.1 / localhost); call right after ``start()``.
+        ``url``, ``jira_url`` and ``confluence_url`` become ``https://`` URLs."""
+        for lst in self._listeners:
+            lst.use_tls(context)
+        self.url = self.url.replace("http://", "https://", 1)
+        self.jira_url = self.jira_url.replace("http://", "https://", 1)
+        self.confluence_url = self.confluence_url.replace("http://", "https://", 1)
+        self.data.jira_url, self.data.confluence_url = self.jira_url, self.confluence_url
+        return self
 
     @property
     def confluence_host_tag(self) -> str:
