@@ -76,6 +76,7 @@ DEFAULT_SCOPES = (
     "read:confluence-space.summary", "read:confluence-content.all",
     "read:confluence-content.summary", "search:confluence", "read:confluence-user",
     "read:space:confluence", "read:page:confluence", "offline_access",
+    "read:board-scope:jira-software", "read:project:jira", "read:sprint:jira-software",  # agile streams
 )
 # Stream -> scopes it needs: each inner tuple is satisfied by any one of its scopes.
 STREAM_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -88,6 +89,10 @@ STREAM_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {
     "jira_issues": (("read:jira-work",),),
     "jira_issue_comments": (("read:jira-work",),),
     "jira_issue_changelogs": (("read:jira-work",),),
+    "jira_issue_worklogs": (("read:jira-work", "read:issue-worklog:jira"),),
+    "jira_boards": (("read:board-scope:jira-software",), ("read:project:jira",)),
+    "jira_sprints": (("read:board-scope:jira-software",), ("read:sprint:jira-software",)),
+    "jira_sprint_issues": (("read:board-scope:jira-software",), ("read:sprint:jira-software",), ("read:jira-work", "read:issue-details:jira")),
     "jsm_service_desks": (("read:servicedesk-request",),),
     "jsm_request_types": (("read:servicedesk-request",),),
     "jsm_requests": (("read:servicedesk-request",), ("read:jira-work",)),

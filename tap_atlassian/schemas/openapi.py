@@ -26,6 +26,7 @@ SPECS = {
     "jira": "jira-platform-cloud-v3.swagger-v3.v3.json",
     "confluence": "confluence-cloud-v2.openapi-v2.v3.json",
     "jsm": "jsm-servicedesk-cloud.swagger.v3.json",
+    "jira-software": "jira-software-cloud.swagger.v3.json",
 }
 MAX_DEPTH = 5
 NULL = "null"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import typing as t
 
 from tap_atlassian.streams import confluence, jira, jsm
+from tap_atlassian.streams import jira_agile, jira_worklogs
 
 if t.TYPE_CHECKING:
     from tap_atlassian.streams.base import AtlassianStream
@@ -17,5 +18,7 @@ if t.TYPE_CHECKING:
 STREAMS: tuple[tuple[str, type[AtlassianStream]], ...] = (
     *(("confluence", cls) for cls in confluence.STREAMS),
     *(("jira_service_desk", cls) for cls in jira.STREAMS),
+    *(("jira_service_desk", cls) for cls in jira_worklogs.STREAMS),
+    *(("jira_service_desk", cls) for cls in jira_agile.STREAMS),
     *(("jira_service_desk", cls) for cls in jsm.STREAMS),
 )

@@ -1,0 +1,156 @@
+"""Jira Software (agile) streams: boards, sprints and sprint membership.
+
+``/rest/agile/1.0`` answers alike on Cloud and on Jira Software Server/Data Center; every
+listing pages by ``startAt``/``maxResults`` (at most 50)/``total``/``isLast``:
+
+- ``GET /rest/agile/1.0/board`` (``projectKeyOrId`` with ``project_keys``, once per key)
+  https://developer.atlassian.com/cloud/jira/software/rest/api-group-board/#api-rest-agile-1-0-board-get
+- ``GET /rest/agile/1.0/board/{id}/sprint``: a kanban board answers 400 ("The board does not
+  support sprints"): skipped with one warning. A sprint shows on every board whose filter
+  holds its issues, so sprints are kept once, by id, in the order first seen.
+  https://developer.atlassian.com/cloud/jira/software/rest/api-group-board/#api-rest-agile-1-0-board-boardid-sprint-get
+- ``GET /rest/agile/1.0/sprint/{id}/issue?fields=...``: the issues in a sprint.
+  https://developer.atlassian.com/cloud/jira/software/rest/api-group-sprint/#api-rest-agile-1-0-sprint-sprintid-issue-get
+  (Server/DC: https://docs.atlassian.com/jira-software/REST/9.12.0/#agile/1.0/sprint-getIssuesForSprint)
+
+A site without Jira Software answers 404 on ``/rest/agile/1.0/board``: ``requires = "agile"``
+makes the base stream skip these streams with one warning. Boards and sprints are read once
+per run and shared by the three streams (``ApiClient.cache``); the per-board and per-sprint
+reads go through ``ApiClient.map``. A closed sprint's membership no longer changes: once read
+it is not read again (the closed sprints read are kept in the state of ``jira_sprint_issues``).
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+
+from tap_atlassian.errors import AccessError, ApiError
+from tap_atlassian.pagination import StartAtPaginator
+from tap_atlassian.streams.jira import JiraStream
+
+LOGGER = logging.getLogger("tap-atlassian")
+AGILE = "/rest/agile/1.0"
+STATE_CLOSED = "closed_sprints_read"  # ids of closed sprints whose membership was emitted
+MEMBER_FIELDS = "updated"  # a small answer: a membership record is the issue's id, key and link
+
+
+class AgilePaginator(StartAtPaginator):
+    """Agile listings: ``startAt``/``maxResults`` (cap 50)/``total``/``isLast``, under ``values``."""
+
+    records_key = "values"
+    max_limit = 50
+
+
+class AgileIssuesPaginator(StartAtPaginator):
+    """A sprint's issues: ``startAt``/``maxResults`` (cap 50)/``total``, under ``issues``."""
+
+    records_key = "issues"
+    max_limit = 50
+
+
+class AgileStream(JiraStream):
+    """A Jira Software stream (skipped with one warning when the site has none)."""
+
+    requires = "agile"
+
+    def boards(self) -> list[dict]:
+        """Every board (of ``project_keys`` when set), once, read once per run."""
+        cache = self.client.cache
+        if "agile_boards" not in cache:
+            keys = list(self.settings.project_keys)
+            found: dict[t.Any, dict] = {}
+            for params in [{"projectKeyOrId": k} for k in keys] or [{}]:
+                try:
+                    for board in self.paginate(f"{AGILE}/board", AgilePaginator, params):
+                        found.setdefault(board.get("id"), board)
+                except AccessError as exc:
+                    LOGGER.warning("jira_boards: project %s skipped: %s", params.get("projectKeyOrId"), exc)
+            cache["agile_boards"] = list(found.values())
+        return cache["agile_boards"]
+
+    def sprints(self) -> list[dict]:
+        """Every board's sprints, each sprint once (first board first), read once per run."""
+        cache = self.client.cache
+        if "agile_sprints" not in cache:
+            boards = self.boards()
+            found: dict[t.Any, dict] = {}
+            for board, answer in zip(boards, self.client.map(self._board_sprints, boards)):
+                if isinstance(answer, ApiError):
+                    why = "it does not support sprints" if answer.status == 400 else "not readable"
+                    LOGGER.warning("jira_sprints: board %s (%s, %s) skipped, %s: %s", board.get("id"),
+                                   board.get("name"), board.get("type"), why, answer)
+                    continue
+                for sprint in answer:
+                    found.setdefault(sprint.get("id"), sprint)
+            cache["agile_sprints"] = list(found.values())
+        return cache["agile_sprints"]
+
+    def _board_sprints(self, board: dict) -> list[dict] | ApiError:
+        """One board's sprints, or the 400 (no sprints: kanban) / 403 / 404 that refused them."""
+        try:
+            return list(self.paginate(f"{AGILE}/board/{board['id']}/sprint", AgilePaginator))
+        except ApiError as exc:
+            if isinstance(exc, AccessError) or exc.status == 400:
+                return exc
+            raise
+
+
+class JiraBoardsStream(AgileStream):
+    """Boards: scrum, kanban and simple (team-managed), with their location (project)."""
+
+    name = "jira_boards"
+    primary_keys = ("id",)
+
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+        """The boards."""
+        yield from (dict(board) for board in self.boards())
+
+
+class JiraSprintsStream(AgileStream):
+    """Sprints of every board, each once (``originBoardId`` names the board that owns it)."""
+
+    name = "jira_sprints"
+    primary_keys = ("id",)
+
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+        """The sprints."""
+        yield from (dict(sprint) for sprint in self.sprints())
+
+
+class JiraSprintIssuesStream(AgileStream):
+    """Sprint membership: one record per (sprint, issue): ``sprintId``, ``issueId``, ``key``, ``self``.
+
+    Active and future sprints are read every run; a closed sprint once (its id then joins
+    the state's ``closed_sprints_read``, a sorted list of ids).
+    """
+
+    name = "jira_sprint_issues"
+    primary_keys = ("sprintId", "issueId")
+
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+        """Each sprint's issues, in the sprints' order; closed sprints already read are left out."""
+        state = self.get_context_state(context)
+        done = {i for i in state.get(STATE_CLOSED) or [] if isinstance(i, int)}
+        todo = [s for s in self.sprints() if not (s.get("state") == "closed" and s.get("id") in done)]
+        for sprint, issues in zip(todo, self.client.map(self._members, todo)):
+            if isinstance(issues, AccessError):
+                LOGGER.warning("%s: sprint %s (%s) skipped: %s", self.name, sprint.get("id"), sprint.get("name"), issues)
+                continue
+            for issue in issues:
+                yield {"sprintId": sprint.get("id"), "issueId": str(issue.get("id")), "key": issue.get("key"),
+                       "self": issue.get("self")}
+            if sprint.get("state") == "closed" and isinstance(sprint.get("id"), int):
+                done.add(sprint["id"])
+                state[STATE_CLOSED] = sorted(done)
+
+    def _members(self, sprint: dict) -> list[dict] | AccessError:
+        """One sprint's issues (a sprint gone or hidden meanwhile: its 403/404)."""
+        try:
+            return list(self.paginate(f"{AGILE}/sprint/{sprint['id']}/issue", AgileIssuesPaginator,
+                                      {"fields": MEMBER_FIELDS}))
+        except AccessError as exc:
+            return exc
+
+
+STREAMS = (JiraBoardsStream, JiraSprintsStream, JiraSprintIssuesStream)
