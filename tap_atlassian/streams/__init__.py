@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_atlassian.streams import confluence, jira, jsm
+from tap_atlassian.streams import confluence, jira, jira_catalog, jsm
 from tap_atlassian.streams import jira_agile, jira_worklogs
 
 if t.TYPE_CHECKING:
@@ -18,6 +18,7 @@ if t.TYPE_CHECKING:
 STREAMS: tuple[tuple[str, type[AtlassianStream]], ...] = (
     *(("confluence", cls) for cls in confluence.STREAMS),
     *(("jira_service_desk", cls) for cls in jira.STREAMS),
+    *(("jira_service_desk", cls) for cls in jira_catalog.STREAMS),
     *(("jira_service_desk", cls) for cls in jira_worklogs.STREAMS),
     *(("jira_service_desk", cls) for cls in jira_agile.STREAMS),
     *(("jira_service_desk", cls) for cls in jsm.STREAMS),

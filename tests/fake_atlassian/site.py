@@ -296,6 +296,7 @@ class FakeAtlassian:
 
         auth.install(self)
         jira.install(self)
+        importlib.import_module(f"{__package__}.jira_catalog").install(self)  # Jira catalog (dimension tables)
         importlib.import_module(f"{__package__}.jira_worklogs").install(self)  # worklogs: per issue, feeds
         importlib.import_module(f"{__package__}.agile").install(self)  # Jira Software boards, sprints
         jsm.install(self)

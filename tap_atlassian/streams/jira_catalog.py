@@ -1,0 +1,266 @@
+"""Jira catalog streams: the dimension tables issues are joined to.
+
+Projects (with description, lead, issue types, category), each project's versions and
+components, the issue types, statuses, priorities and resolutions, users and groups; full
+table every run (none of these endpoints filters by modification time). Cloud reads REST v3
+and its paged forms, Server/DC REST v2 and its lists; which endpoint each stream reads is in
+``docs/STREAMS.md``.
+
+- Projects: Cloud ``GET /rest/api/3/project/search`` (``PageBeanProject``, at most 100 a page,
+  ``keys=`` for ``project_keys``),
+  https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-projects/#api-rest-api-3-project-search-get ;
+  Server/DC ``GET /rest/api/2/project`` (one unpaged list),
+  https://docs.atlassian.com/software/jira/docs/api/REST/9.12.0/#api/2/project-getAllProjects .
+  The listing is read once per run and shared by the versions and components streams.
+- Versions and components are read per project through :meth:`ApiClient.map`: Cloud
+  ``/project/{id}/version`` and ``/project/{id}/component`` (paged), Server/DC
+  ``/project/{id}/versions`` and ``/project/{id}/components`` (lists). A project hidden or gone
+  meanwhile (403/404) is a WARNING naming it; the run goes on.
+- Users: Cloud ``/rest/api/3/users/search`` (a bare list without a total: read until an empty
+  page); Server/DC ``/rest/api/2/user/search?username=.&includeInactive=true`` (Jira 10 caps
+  this search at 100 users and ignores ``startAt``, JRASERVER-78660: a page of users already
+  read ends the listing). Each record gets ``id``: Cloud ``accountId``, Server/DC ``key``.
+- Groups: Cloud ``/rest/api/3/group/bulk`` (paged); Server/DC ``/rest/api/2/groups/picker``
+  (unpaged, capped by the system property ``jira.ajax.autocomplete.limit``: a WARNING says
+  so when the answer's ``total`` is larger than what it listed). ``id``: Cloud ``groupId``,
+  Server/DC ``name``.
+"""
+
+from __future__ import annotations
+
+import logging
+import typing as t
+
+from tap_atlassian.client import Repeat
+from tap_atlassian.errors import AccessError
+from tap_atlassian.pagination import Paginator, StartAtPaginator
+from tap_atlassian.streams.jira import JiraStream
+
+LOGGER = logging.getLogger("tap-atlassian")
+CLOUD = "/rest/api/3"
+SERVER = "/rest/api/2"
+PROJECT_EXPAND = {"cloud": "description,lead,issueTypes,url,insight",
+                  "server": "description,lead,url,projectKeys,issueTypes"}
+MAX_KEYS = 50  # /project/search takes at most 50 keys
+GROUP_PICKER_MAX = 1000
+
+
+class PageBeanPaginator(StartAtPaginator):
+    """Jira Cloud ``PageBean*``: ``startAt``/``maxResults``/``total``/``isLast``, records under ``values``."""
+
+    records_key = "values"
+
+
+class ListPaginator(Paginator):
+    """A bare JSON list paged by ``startAt``/``maxResults`` without a total: until an empty page.
+
+    (Cloud ``/users/search`` may return fewer than asked before the end: privacy filtering.)
+    """
+
+    def start_params(self) -> None:
+        """First page at 0."""
+        self.params["maxResults"] = self.page_size
+        self.params.setdefault("startAt", 0)
+
+    def advance(self, body: t.Any, headers: t.Mapping[str, str]) -> None:  # noqa: ANN401, ARG002
+        """Next offset by what came back."""
+        got = len(self.records(body))
+        if not got:
+            self.finished = True
+            return
+        self.params["startAt"] = int(self.params["startAt"]) + got
+
+
+def visible_projects(stream: JiraStream) -> list[dict]:
+    """The projects this login may browse, filtered by ``project_keys``; read once per run.
+
+    A key of ``project_keys`` that no visible project has is a WARNING (hidden, or no such
+    project), and the run goes on with the others.
+    """
+    cache = stream.client.cache
+    if "catalog:projects" not in cache:
+        wanted = [k.upper() for k in stream.settings.project_keys]
+        if stream.is_cloud:
+            params: dict[str, t.Any] = {"expand": PROJECT_EXPAND["cloud"], "orderBy": "key"}
+            if wanted and len(wanted) <= MAX_KEYS:
+                params["keys"] = Repeat(wanted)
+            projects = list(stream.paginate(f"{CLOUD}/project/search", PageBeanPaginator, params, max_limit=100))
+        else:
+            body, _ = stream.client.get(f"{SERVER}/project", {"expand": PROJECT_EXPAND["server"]})
+            projects = body if isinstance(body, list) else []
+        if wanted:
+            projects = [p for p in projects if str(p.get("key", "")).upper() in wanted]
+            found = {str(p.get("key", "")).upper() for p in projects}
+            for key in wanted:
+                if key not in found:
+                    LOGGER.warning("project_keys: project %s is not visible to this login (hidden, or no "
+                                   "such project); its projects, versions and components are skipped", key)
+        cache["catalog:projects"] = projects
+    return cache["catalog:projects"]
+
+
+class JiraProjectsStream(JiraStream):
+    """Projects with ``description``, ``lead``, ``issueTypes``, ``url`` and Cloud's ``insight``
+    (Server/DC: ``projectKeys``) expanded; ``projectCategory`` comes without asking."""
+
+    name = "jira_projects"
+    primary_keys = ("id",)
+
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+        """The visible (and selected) projects."""
+        yield from visible_projects(self)
+
+
+class ProjectChildStream(JiraStream):
+    """Records read per project (versions, components), each with the project's ``projectId``."""
+
+    primary_keys = ("id",)
+    cloud_path: t.ClassVar[str]  # paged (PageBean), formatted with ``project`` (the id)
+    server_path: t.ClassVar[str]  # an unpaged list
+
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+        """Every visible project's children, in project order; a project we may not read is a warning."""
+        for project, records, error in self.client.map(self.read_project, visible_projects(self)):
+            if error is not None:
+                LOGGER.warning("%s: project %s (id %s) skipped: %s", self.name, project.get("key"),
+                               project.get("id"), error)
+                continue
+            for record in records:
+                if record.get("projectId") is None:
+                    record["projectId"] = int(project["id"])
+                yield record
+
+    def read_project(self, project: dict) -> tuple[dict, list[dict], AccessError | None]:
+        """One project's records (runs on a worker thread: reads only)."""
+        pid = project["id"]
+        try:
+            if self.is_cloud:
+                records = list(self.paginate(self.cloud_path.format(project=pid), PageBeanPaginator))
+            else:
+                body, _ = self.client.get(self.server_path.format(project=pid))
+                records = body if isinstance(body, list) else []
+        except AccessError as exc:
+            return project, [], exc
+        return project, records, None
+
+
+class JiraProjectVersionsStream(ProjectChildStream):
+    """Versions (releases): Cloud ``/project/{id}/version``, Server/DC ``/project/{id}/versions``.
+
+    https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-project-versions/#api-rest-api-3-project-projectidorkey-version-get
+    """
+
+    name = "jira_project_versions"
+    cloud_path = f"{CLOUD}/project/{{project}}/version"
+    server_path = f"{SERVER}/project/{{project}}/versions"
+
+
+class JiraProjectComponentsStream(ProjectChildStream):
+    """Components: Cloud ``/project/{id}/component`` (with ``issueCount``), Server/DC ``/project/{id}/components``.
+
+    https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-project-components/#api-rest-api-3-project-projectidorkey-component-get
+    """
+
+    name = "jira_project_components"
+    cloud_path = f"{CLOUD}/project/{{project}}/component"
+    server_path = f"{SERVER}/project/{{project}}/components"
+
+
+class LookupStream(JiraStream):
+    """A short lookup list: ``cloud`` / ``server`` name each deployment's path and paginator."""
+
+    primary_keys = ("id",)
+    cloud: t.ClassVar[tuple[str, type[Paginator]]]
+    server: t.ClassVar[tuple[str, type[Paginator]]]
+
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+        """Every value."""
+        path, paginator = self.cloud if self.is_cloud else self.server
+        yield from self.paginate(path, paginator)
+
+
+class JiraIssueTypesStream(LookupStream):
+    """``/issuetype``: every issue type the login may see (team-managed ones carry ``scope``)."""
+
+    name = "jira_issue_types"
+    cloud = (f"{CLOUD}/issuetype", Paginator)
+    server = (f"{SERVER}/issuetype", Paginator)
+
+
+class JiraStatusesStream(LookupStream):
+    """``/status`` (``StatusDetails`` with ``statusCategory``); Cloud's ``/statuses/search`` needs
+    an admin scope, so it is not used."""
+
+    name = "jira_statuses"
+    cloud = (f"{CLOUD}/status", Paginator)
+    server = (f"{SERVER}/status", Paginator)
+
+
+class JiraPrioritiesStream(LookupStream):
+    """``/priority``. Cloud's paged ``/priority/search`` asks for ``manage:jira-configuration``
+    (an admin scope) in Atlassian's document, so the list every login may read is used."""
+
+    name = "jira_priorities"
+    cloud = (f"{CLOUD}/priority", Paginator)
+    server = (f"{SERVER}/priority", Paginator)
+
+
+class JiraResolutionsStream(LookupStream):
+    """Cloud ``/resolution/search`` (paged; the list ``/resolution`` is deprecated), Server/DC ``/resolution``."""
+
+    name = "jira_resolutions"
+    cloud = (f"{CLOUD}/resolution/search", PageBeanPaginator)
+    server = (f"{SERVER}/resolution", Paginator)
+
+
+class JiraUsersStream(JiraStream):
+    """Every user (active and inactive), ``id`` = Cloud ``accountId`` / Server/DC ``key``."""
+
+    name = "jira_users"
+    primary_keys = ("id",)
+
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+        """Page until an empty page, or a page of users already read (a server ignoring ``startAt``)."""
+        if self.is_cloud:
+            path, params, ident = f"{CLOUD}/users/search", {}, "accountId"
+        else:
+            path, ident = f"{SERVER}/user/search", "key"
+            params = {"username": ".", "includeActive": True, "includeInactive": True}
+        seen: set[str] = set()
+        for users in self.client.pages(path, ListPaginator(params, self.settings.page_size, 1000)):
+            fresh = [u for u in users if u.get(ident) is not None and str(u[ident]) not in seen]
+            if not fresh:
+                return
+            for user in fresh:
+                user["id"] = str(user[ident])
+                seen.add(user["id"])
+                yield user
+
+
+class JiraGroupsStream(JiraStream):
+    """Every group, ``id`` = Cloud ``groupId`` / Server/DC ``name``."""
+
+    name = "jira_groups"
+    primary_keys = ("id",)
+
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+        """Cloud: ``/group/bulk`` paged; Server/DC: ``/groups/picker`` (one answer)."""
+        if self.is_cloud:
+            for group in self.paginate(f"{CLOUD}/group/bulk", PageBeanPaginator):
+                group["id"] = str(group.get("groupId") or group["name"])
+                yield group
+            return
+        body, _ = self.client.get(f"{SERVER}/groups/picker", {"query": "", "maxResults": GROUP_PICKER_MAX})
+        groups = body.get("groups") or []
+        total = body.get("total")
+        if isinstance(total, int) and total > len(groups):
+            LOGGER.warning("jira_groups: Jira listed %d of %d groups: /rest/api/2/groups/picker is capped by "
+                           "the system property jira.ajax.autocomplete.limit; ask an administrator to raise "
+                           "it to at least %d to read every group", len(groups), total, total)
+        for group in groups:
+            group["id"] = str(group["name"])
+            yield group
+
+
+STREAMS = (JiraProjectsStream, JiraProjectVersionsStream, JiraProjectComponentsStream, JiraIssueTypesStream,
+           JiraStatusesStream, JiraPrioritiesStream, JiraResolutionsStream, JiraUsersStream, JiraGroupsStream)
