@@ -8,8 +8,9 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 MELTANO_VENV := .venv-meltano
 MELTANO_VERSION ?= 4.4.1
+ORCH_VENV := .venv-orchestrate
 
-.PHONY: install meltano test demo bench readme clean
+.PHONY: install meltano orchestrate-install orchestrate test demo bench readme clean
 
 CHECK_VENV = @$(PYTHON) -c 'import ensurepip' 2>/dev/null || { echo "make: $(PYTHON) cannot create virtual environments; install its venv module (Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
 
@@ -31,12 +32,29 @@ $(MELTANO_VENV)/.installed:
 
 meltano: $(MELTANO_VENV)/.installed
 
+# The scale-out example's orchestrator (Dagster + dagster-meltano), kept out of `make demo`.
+$(ORCH_VENV)/.installed: orchestrate/requirements.txt
+	$(CHECK_VENV)
+	$(PYTHON) -m venv $(ORCH_VENV)
+	$(ORCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(ORCH_VENV)/bin/pip install --quiet -r orchestrate/requirements.txt
+	touch $@
+
+orchestrate-install: $(ORCH_VENV)/.installed
+
+# Every shard job of meltano.yml at once under Dagster, each retried on failure
+# (docs/SCALE_OUT.md); the site and warehouse come from TAP_ATLASSIAN_* / TARGET_POSTGRES_*.
+orchestrate: orchestrate-install meltano
+	mkdir -p "$${DAGSTER_HOME:-$(CURDIR)/.dagster}"
+	PATH="$(CURDIR)/$(MELTANO_VENV)/bin:$$PATH" DAGSTER_HOME="$${DAGSTER_HOME:-$(CURDIR)/.dagster}" \
+		$(ORCH_VENV)/bin/dagster job execute -f orchestrate/definitions.py -j atlassian_shards
+
 # The README's first command: a fake Atlassian site -> meltano run -> output/atlassian.duckdb.
 demo: install meltano
 	$(BIN)/python -m demo
 
 # The whole test suite (what .ci/run calls).
-test: install meltano
+test: install meltano orchestrate-install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # Throughput and memory of the jira_issues sync against a bare requests+orjson loop.
@@ -44,7 +62,7 @@ bench: install
 	$(BIN)/python -m benchmarks.throughput --memory-check $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(MELTANO_VENV) .meltano output .pytest_cache build *.egg-info
+	rm -rf $(VENV) $(MELTANO_VENV) $(ORCH_VENV) .dagster .meltano output .pytest_cache build *.egg-info
 
 # Rewrite the README's settings table from `tap-atlassian --about --format=markdown`.
 readme: install
