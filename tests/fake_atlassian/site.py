@@ -66,6 +66,8 @@ class FakeAtlassian:
     confluence_host: "same" or "separate" (Server: Confluence on a second listener, `localhost`).
     render_cache: how many rendered issues / pages / requests to keep (None: all, for benchmarks
     that read the same site twice and want the fake to only copy bytes the second time).
+    service_management: False for a Jira without Jira Service Management (every
+    `/rest/servicedeskapi/` path answers 404).
     """
 
     def __init__(self, flavour: str = "cloud", seed: int = 7, size: str = "small", *,
@@ -74,7 +76,7 @@ class FakeAtlassian:
                  confluence_context: str = "", confluence_host: str = "same",
                  deployment_type: str | None = None, issues: int | None = None,
                  pages: int | None = None, blogposts: int | None = None, install_idp: bool = True, port: int = 0,
-                 render_cache: int | None = 4096) -> None:
+                 render_cache: int | None = 4096, service_management: bool = True) -> None:
         if flavour not in ("cloud", "server"):
             raise ValueError("flavour must be 'cloud' or 'server'")
         if confluence_host not in ("same", "separate"):
@@ -106,6 +108,7 @@ class FakeAtlassian:
         self._port = port
         # rendered objects kept per kind (issues, pages, requests); None: keep all (benchmarks)
         self.render_cache = render_cache
+        self.service_management = service_management  # False: a Jira without JSM (404 on /rest/servicedeskapi/)
         self._listeners: list[Listener] = []
         self.credentials = self._demo_credentials()
         from .control import Control
@@ -292,14 +295,16 @@ class FakeAtlassian:
         return creds
 
     def _register_core(self) -> None:
-        from . import auth, confluence, jira, jsm
+        from . import auth, confluence, jira, jsm, jsm_children
 
         auth.install(self)
         jira.install(self)
         importlib.import_module(f"{__package__}.jira_catalog").install(self)  # Jira catalog (dimension tables)
         importlib.import_module(f"{__package__}.jira_worklogs").install(self)  # worklogs: per issue, feeds
         importlib.import_module(f"{__package__}.agile").install(self)  # Jira Software boards, sprints
-        jsm.install(self)
+        if self.service_management:
+            jsm.install(self)
+            jsm_children.install(self)
         confluence.install(self)
 
     def _install_identity_modules(self) -> None:
