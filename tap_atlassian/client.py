@@ -18,7 +18,10 @@ error rules (the errors themselves: :mod:`tap_atlassian.errors`):
   that does not resolve is fatal at once.
 
 Streams read one object per request through :meth:`ApiClient.map`, which hands results
-back in input order (the one place where requests may run concurrently).
+back in input order (the one place where requests may run concurrently). Every request of
+the product, from any thread, passes the client's :class:`~tap_atlassian.concurrency.RateGate`:
+at most ``max_concurrent_requests`` in flight, and a 429 / 503 wait pauses all of them
+(docs/CONCURRENCY.md). A login renewed on a 401 is renewed once for every thread.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import threading
 import typing as t
 
 import backoff
@@ -33,6 +37,7 @@ import orjson
 import requests
 
 from tap_atlassian import __version__, net
+from tap_atlassian.concurrency import RateGate, ordered_map
 from tap_atlassian.errors import (AccessError, ApiError, RetryableError, html_summary, retry_after_seconds,
                                   server_message)
 from tap_atlassian.windows import zone
@@ -51,6 +56,7 @@ USER_AGENT = (f"tap-atlassian/{__version__} (Singer tap for Confluence and Jira 
               f"python-requests/{requests.__version__}")
 JSM_PREFIX = "/rest/servicedeskapi/"
 JSM_HEADERS = {"X-ExperimentalApi": "opt-in"}  # else 412 on experimental JSM operations
+AUTH_RETRIES = 4  # 401s one request may retry after renewals (its own, or other threads')
 LOGIN_PATH_HINTS = ("login.jsp", "login.action", "/login", "external-login", "/saml")
 # feature -> (probe path, params, product name for the warning); a 404 means not installed
 PRODUCT_PROBES: dict[str, tuple[str, dict[str, t.Any], str]] = {
@@ -85,6 +91,14 @@ class ApiClient:
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json",
                                      "Accept-Language": "en"})
         self.session.auth = authenticator
+        # One place per request in flight (no "connection pool is full" churn at any setting).
+        workers = max(1, settings.max_concurrent_requests)
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=workers + 1)
+        self.session.mount("https://", adapter)
+        self.session.mount("http://", adapter)
+        self.gate = RateGate(workers)
+        self._auth_epoch = 0  # bumped by each renewed login; a 401 older than it only retries
+        self._renew_lock = threading.Lock()
         self.base_url = authenticator.api_base_url
         self.cache: dict[str, t.Any] = {}  # per-run facts (user time zone, service desks)
         self._send_with_retries = backoff.on_exception(
@@ -128,9 +142,11 @@ class ApiClient:
 
         The one seam for per-object reads (an issue's comments, a request's SLAs, a page's
         versions): ``fn`` only requests through this client and returns what it read.
+        Up to ``max_concurrent_requests`` items are read at once on worker threads, a
+        bounded window ahead of the caller; ``1`` reads them one after the other in the
+        caller's thread. What comes back, and in which order, is the same at any setting.
         """
-        for item in items:
-            yield fn(item)
+        return ordered_map(fn, items, max(1, self.settings.max_concurrent_requests))
 
     def lacks(self, feature: str) -> str | None:
         """The product this site lacks for ``feature`` (``servicedesk``, ``agile``), else None.
@@ -156,15 +172,19 @@ class ApiClient:
 
     def _send_once(self, request: requests.Request) -> requests.Response:
         """One try (prepared afresh, so a renewed login's credentials apply); renews once on 401."""
-        renewed = False
+        renewed = False  # this request renewed the login itself (a second refusal is final)
+        auth_retries = 0
         while True:
+            epoch = self._auth_epoch
             prepared = self.session.prepare_request(request)
             what = self._describe(prepared)
             try:
-                response = net.send(
-                    self.session, prepared,
-                    timeout=(min(30.0, self.settings.request_timeout), self.settings.request_timeout),
-                    allow_redirects=True)
+                with self.gate.slot():
+                    response = net.send(
+                        self.session, prepared,
+                        timeout=(min(30.0, self.settings.request_timeout), self.settings.request_timeout),
+                        allow_redirects=True)
+                    self._heed_rate_limit(response)
             except requests.RequestException as exc:  # below HTTP: one line naming the host
                 text, transient = net.network_failure(exc, prepared.url)
                 if isinstance(exc, requests.exceptions.ReadTimeout):
@@ -175,8 +195,10 @@ class ApiClient:
                 raise ApiError(msg) from None
             status = response.status_code
             if status == 401 or (response.history and _is_login_page(response.url)):
-                if not renewed and self.auth.renew(self.session, response):
-                    renewed = True
+                outcome = self._renew(response, epoch, again=renewed) if auth_retries < AUTH_RETRIES else None
+                if outcome is not None:
+                    auth_retries += 1
+                    renewed = renewed or outcome == "renewed"
                     continue
                 msg = (f"401 Unauthorized from {what}: {server_message(response) or 'login refused'}"
                        f" (auth_scheme {self.settings.auth_scheme}: check the credentials)")
@@ -192,6 +214,31 @@ class ApiClient:
                 msg = f"{status} {response.reason} from {what}: {server_message(response)}"
                 raise ApiError(msg, status)
             return response
+
+    def _heed_rate_limit(self, response: requests.Response) -> None:
+        """A 429 (or a 503 with a wait) pauses every thread of this product, before this
+        request's place is given back: until ``Retry-After`` / ``X-RateLimit-Reset`` (capped
+        by ``retry_max_wait_seconds``), or the first back-off wait when none is given."""
+        status = response.status_code
+        if status not in {429, 503}:
+            return
+        hint = retry_after_seconds(response.headers)
+        if status == 429 or hint is not None:
+            wait = self.settings.retry_initial_wait_seconds if hint is None else hint
+            self.gate.pause(min(wait, self.settings.retry_max_wait_seconds), throttled=status == 429)
+
+    def _renew(self, response: requests.Response, epoch: int, *, again: bool) -> str | None:
+        """Log in again once for all threads. ``"adopted"``: another thread renewed after this
+        request was sent, so it is only retried with that login; ``"renewed"``: this call
+        logged in again; None: no retry (the scheme cannot renew, or ``again``: this request's
+        own fresh login was refused too)."""
+        with self._renew_lock:
+            if self._auth_epoch != epoch:
+                return "adopted"
+            if again or not self.auth.renew(self.session, response):
+                return None
+            self._auth_epoch += 1
+            return "renewed"
 
     def _parse(self, response: requests.Response) -> t.Any:  # noqa: ANN401
         what = self._describe(response.request)

@@ -187,7 +187,9 @@ def test_expiry_mid_sync_refreshes_and_the_next_process_uses_the_rotated_token(f
     rotations = [s for s in fake.oauth2.spends if s["result"] == "rotated"]
     assert len(rotations) >= 2
     assert all(s["result"] == "rotated" for s in fake.oauth2.spends)
-    assert gateway_statuses(fake).count(401) == len(rotations)  # one 401 per refresh, each retried
+    # one refresh per expiry, however many requests were in flight with the expired token
+    # (up to max_concurrent_requests, default 8, get the 401; every one is retried)
+    assert len(rotations) <= gateway_statuses(fake).count(401) <= 8 * len(rotations)
 
     stored = runs.state()["oauth2"]
     second = runs.run()  # a new process: starts from the last rotated pair on disk

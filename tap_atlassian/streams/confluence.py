@@ -168,14 +168,19 @@ class ConfluenceContentStream(ConfluenceStream):
             yield page
 
     def _cloud_changed(self, window: Window) -> t.Iterator[dict]:
+        """CQL pages of changed ids; each page's v2 batch (``/pages?id=``, up to 250 ids) is read
+        concurrently with the next search pages (``ApiClient.map``), emitted in search order."""
         paginator = CursorLinkPaginator({"cql": self._cql(window, window.query_lower)}, self.settings.page_size, 250)
-        for hits in self.client.pages("/rest/api/content/search", paginator):
-            ids = [str(h["id"]) for h in hits if h.get("id")]
-            if not ids:
-                continue
-            body, _ = self.client.get(f"/api/v2/{self.collection}", {"id": ids, "body-format": "storage",
-                                                        "limit": len(ids)})
-            yield from self._emit(body.get("results") or [], window)
+        batches = ([str(h["id"]) for h in hits if h.get("id")]
+                   for hits in self.client.pages("/rest/api/content/search", paginator))
+        for pages in self.client.map(self._v2_batch, (ids for ids in batches if ids)):
+            yield from self._emit(pages, window)
+
+    def _v2_batch(self, ids: list[str]) -> list[dict]:
+        """The v2 objects of up to 250 ids in one request."""
+        body, _ = self.client.get(f"/api/v2/{self.collection}", {"id": ids, "body-format": "storage",
+                                                                "limit": len(ids)})
+        return body.get("results") or []
 
     def _server_changed(self, window: Window) -> t.Iterator[dict]:
         limit = min(self.settings.page_size, V1_BODY_SEARCH_CAP)

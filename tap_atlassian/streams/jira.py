@@ -184,20 +184,31 @@ class IssueChildStream(JiraIssuesStream):
         return schema(cls.name, tap.sites.deployment)
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        """Each changed issue's children, oldest issue first; an issue gone meanwhile is a warning."""
+        """Each changed issue's children, oldest issue first; an issue gone meanwhile is a warning.
+
+        The issues' children are read concurrently (:meth:`ApiClient.map`) and handed back in
+        the search's order, so records and bookmarks are those of a sequential read.
+        """
         search = JqlSearch(self.client, self.jql_clauses(), self.window(context), "updated",
                            self.settings.page_size)
-        for issue, updated in search:
+        for (issue, updated), children in self.client.map(self._read_children, search):
             issue_id = str(issue["id"])
-            try:
-                children = self.children(issue_id)
-            except AccessError as exc:
-                LOGGER.warning("%s: issue %s skipped: %s", self.name, issue.get("key") or issue_id, exc)
+            if isinstance(children, AccessError):
+                LOGGER.warning("%s: issue %s skipped: %s", self.name, issue.get("key") or issue_id, children)
                 continue
             for record in children:
                 record["issueId"] = issue_id
                 record["issueUpdated"] = format_utc(updated)
                 yield record
+
+    def _read_children(self, found: tuple[dict, dt.datetime | None]) -> tuple[tuple[dict, dt.datetime | None],
+                                                                              list[dict] | AccessError]:
+        """One search hit with its children, or the ``AccessError`` that refused them (a worker
+        thread's read: it only requests, the stream logs and emits)."""
+        try:
+            return found, self.children(str(found[0]["id"]))
+        except AccessError as exc:
+            return found, exc
 
     def children(self, issue_id: str) -> list[dict]:
         """One issue's records: ``child_path`` paged with ``child_paginator``."""

@@ -4,7 +4,7 @@ https://developer.atlassian.com/cloud/jira/service-desk/rest/intro/ : paged with
 ``start``/``limit``/``isLastPage``; the client sends ``X-ExperimentalApi: opt-in`` (needed
 by ``/requesttype``). No JSM endpoint filters by modification time, so ``jsm_requests``
 searches the service desks' projects with JQL (``updated`` window) and then reads
-``/request/{issueKey}`` for each changed issue.
+``/request/{issueKey}`` for each changed issue, concurrently (``ApiClient.map``).
 """
 
 from __future__ import annotations
@@ -96,15 +96,22 @@ class RequestsStream(JiraIssuesStream):
             return
         search = JqlSearch(self.client, clauses, self.window(context), "updated",
                            self.settings.page_size)
-        for issue, updated in search:
-            key = issue.get("key") or issue["id"]
-            try:
-                request, _ = self.client.get(f"{JSM}/request/{key}", {"expand": self.request_expand})
-            except AccessError as exc:
-                LOGGER.warning("jsm_requests: request %s skipped: %s", key, exc)
+        for (issue, updated), request in self.client.map(self._read_request, search):
+            if isinstance(request, AccessError):
+                LOGGER.warning("jsm_requests: request %s skipped: %s", issue.get("key") or issue["id"], request)
                 continue
             request["updated"] = format_utc(updated)
             yield request
+
+    def _read_request(self, found: tuple[dict, t.Any]) -> tuple[tuple[dict, t.Any], dict | AccessError]:
+        """One changed issue's ``/request/{issueKey}`` (read on a worker thread, in order)."""
+        issue = found[0]
+        try:
+            request, _ = self.client.get(f"{JSM}/request/{issue.get('key') or issue['id']}",
+                                         {"expand": self.request_expand})
+        except AccessError as exc:
+            return found, exc
+        return found, request
 
 
 STREAMS = (ServiceDesksStream, RequestTypesStream, RequestsStream)

@@ -69,6 +69,8 @@ class FakeRequest:
     base_url: str
     params: dict[str, str] = field(default_factory=dict)
     identity: Identity | None = None
+    arrival: int = 0  # arrival order and requests in flight at arrival (see reqlog.InFlight)
+    in_flight: int = 0
 
     @property
     def query(self) -> dict[str, list[str]]:
@@ -171,11 +173,17 @@ class _Handler(BaseHTTPRequestHandler):
             host=srv.tag,
             base_url=srv.base_url,
         )
+        counted = srv.flight is not None and not parts.path.startswith("/__fake__/")
+        if counted:
+            req.arrival, req.in_flight = srv.flight.enter()
         try:
             resp = srv.dispatch(req)
         except Exception:  # noqa: BLE001 - a bug in the fake answers 500, it never drops the client
             traceback.print_exc(file=sys.stderr)
             resp = FakeResponse(500, json={"errorMessages": ["Internal server error (fake)"], "errors": {}})
+        finally:
+            if counted:
+                srv.flight.leave()  # before the answer is written: the count never over-states
         payload = resp.payload()
         self.send_response(resp.status)
         names = {k.lower() for k, _ in resp.headers}
@@ -199,9 +207,11 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     request_queue_size = 128
 
-    def __init__(self, tag: str, advertised_host: str, dispatch: Dispatcher, port: int = 0) -> None:
+    def __init__(self, tag: str, advertised_host: str, dispatch: Dispatcher, port: int = 0,
+                 flight: Any = None) -> None:
         super().__init__(("127.0.0.1", port), _Handler)
         self.tag = tag
+        self.flight = flight  # reqlog.InFlight shared by the fake's listeners, or None
         self.dispatch = dispatch
         self.base_url = f"http://{advertised_host}:{self.server_address[1]}"
 
@@ -242,8 +252,9 @@ class _Server(ThreadingHTTPServer):
 class Listener:
     """One bound port served by a background thread."""
 
-    def __init__(self, tag: str, advertised_host: str, dispatch: Dispatcher, port: int = 0) -> None:
-        self.server = _Server(tag, advertised_host, dispatch, port)
+    def __init__(self, tag: str, advertised_host: str, dispatch: Dispatcher, port: int = 0,
+                 flight: Any = None) -> None:
+        self.server = _Server(tag, advertised_host, dispatch, port, flight)
         self.thread = threading.Thread(
             target=self.server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True,
             name=f"fake-atlassian-{tag}",

@@ -118,12 +118,12 @@ class FakeAtlassian:
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> FakeAtlassian:
-        main = Listener("main", "127.0.0.1", self.dispatch, self._port)
+        main = Listener("main", "127.0.0.1", self.dispatch, self._port, flight=self.log.flight)
         self._listeners.append(main)
         self.url = main.base_url
         self.jira_url = self.url + self.jira_context
         if self.confluence_host == "separate":
-            conf = Listener("confluence", "localhost", self.dispatch)
+            conf = Listener("confluence", "localhost", self.dispatch, flight=self.log.flight)
             self._listeners.append(conf)
             self.confluence_url = conf.base_url + self.confluence_context
         else:

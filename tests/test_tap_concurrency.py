@@ -1,0 +1,126 @@
+"""Concurrent reads (``max_concurrent_requests``): what the fake saw and what the tap wrote.
+
+- The fake counts the requests in flight when each arrives (``LogEntry.in_flight``): the tap
+  never has more than N at once, for N = 1, 4, 8, and does have several at once when allowed.
+- A 429 with ``Retry-After`` on one request pauses every worker of the product: checked in
+  the fake's log by arrival, never by timing the tap.
+- Records and the final STATE are the same at 1 and at 8 for every stream of the catalog,
+  and a run killed mid-stream at 8 resumes with nothing lost.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+
+import pytest
+
+from tests.tapdriver import discover, fake_config, run_tap, select
+
+PER_ISSUE = "jsm_requests"  # one /request/{key} per changed issue: read through ApiClient.map
+
+
+def tap_entries(fake) -> list:  # noqa: ANN001
+    return [e for e in fake.log.by_arrival() if e.headers.get("user-agent", "").startswith("tap-atlassian/")]
+
+
+def only(fake, streams: list[str], **overrides):  # noqa: ANN001, ANN201
+    config = fake_config(fake, **overrides)
+    return config, select(discover(config), streams)
+
+
+@pytest.mark.parametrize("limit", [1, 4, 8])
+def test_requests_in_flight_never_exceed_the_setting(fake_factory, limit: int) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour="cloud", seed=7, size="small", issues=40, latency_ms=25)
+    config, catalog = only(fake, [PER_ISSUE, "jira_issue_changelogs"], max_concurrent_requests=limit,
+                           page_size=10)
+    fake.log.clear()
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    assert run.records[PER_ISSUE] and run.records["jira_issue_changelogs"]
+    entries = tap_entries(fake)
+    peak = max(e.in_flight for e in entries)
+    assert peak <= limit, f"{peak} requests in flight with max_concurrent_requests {limit}"
+    if limit > 1:  # and the reads do overlap: latency is hidden, not just bounded
+        assert peak >= 2, "requests were never concurrent"
+
+
+def test_sequential_setting_sends_one_request_at_a_time(fake_factory) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour="server", seed=7, size="small", latency_ms=5)
+    config, catalog = only(fake, [PER_ISSUE, "jira_issue_comments"], max_concurrent_requests=1)
+    fake.log.clear()
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    assert {e.in_flight for e in tap_entries(fake)} == {1}
+
+
+def test_429_pauses_every_worker_until_retry_after(fake_factory) -> None:  # noqa: ANN001
+    """After the 429 is answered, only requests the other workers had already sent may arrive
+    before Retry-After expires (at most one each); then nothing until it expires."""
+    limit, retry_after = 8, 2
+    fake = fake_factory(flavour="cloud", seed=7, size="small", issues=60, latency_ms=20)
+    config, catalog = only(fake, [PER_ISSUE], max_concurrent_requests=limit, page_size=10,
+                           retry_max_wait_seconds=retry_after)
+    victim = fake.data.issues(["SDA"])[3].key
+    fake.control.inject(rf"/request/{victim}$", "429", times=1, retry_after=retry_after)
+    fake.log.clear()
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    entries = tap_entries(fake)
+    limited = [e for e in entries if e.status == 429]
+    assert len(limited) == 1
+    answered = limited[0].answered
+    during = [e for e in entries if answered < e.time < answered + retry_after]
+    assert len(during) <= limit - 1, (
+        f"{len(during)} requests arrived while the product was told to wait {retry_after} s")
+    assert all(not e.path.endswith(f"/request/{victim}") for e in during), "the 429'd request came back early"
+    retried = [e for e in entries if e.path.endswith(f"/request/{victim}") and e.status == 200]
+    assert retried and retried[0].arrival > limited[0].arrival
+    assert victim in {r["issueKey"] for r in run.records[PER_ISSUE]}
+    assert "429" in run.stderr and "retrying" in run.stderr
+
+
+def comparable(run) -> tuple[dict, dict]:  # noqa: ANN001
+    """Records per stream (as JSON, in emission order) and the final STATE."""
+    records = {s: [json.dumps(r, sort_keys=True) for r in rs] for s, rs in run.records.items()}
+    return records, run.last_state
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_every_stream_same_records_and_state_at_1_and_8(fake_factory, flavour: str) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour=flavour, seed=5, size="small", latency_ms=3)
+    config = fake_config(fake, page_size=7)
+    catalog = discover(config)
+    names = [s["tap_stream_id"] for s in catalog["streams"]]
+    catalog = select(catalog, names)
+    results = {}
+    for limit in (1, 8):
+        run = run_tap({**config, "max_concurrent_requests": limit}, catalog=catalog, timeout=300)
+        assert run.returncode == 0, run.last_stderr_line
+        results[limit] = comparable(run)
+    (seq_records, seq_state), (con_records, con_state) = results[1], results[8]
+    assert seq_records.keys() == con_records.keys()
+    for stream in seq_records:
+        assert seq_records[stream] == con_records[stream], f"{stream} differs between 1 and 8 in flight"
+    assert seq_state == con_state
+    assert {"jira_issues", "jira_issue_comments", "jsm_requests", "confluence_pages"} <= seq_records.keys()
+
+
+def test_killed_run_at_8_resumes_with_nothing_lost(fake_factory) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour="cloud", seed=9, size="small", issues=60, latency_ms=10)
+    stream = "jira_issue_comments"
+    config, catalog = only(fake, [stream], page_size=10, max_concurrent_requests=8,
+                           start_date="2000-01-01T00:00:00Z")
+    full = run_tap(config, catalog=catalog)
+    assert full.returncode == 0, full.last_stderr_line
+    want = collections.Counter(str(r["id"]) for r in full.records[stream])
+    assert want and max(want.values()) == 1
+    killed = run_tap(config, catalog=catalog, stop_after_records=len(want) // 2)
+    assert killed.returncode != 0
+    assert killed.last_state["bookmarks"][stream].get("replication_key_value"), "no resumable state"
+    resumed = run_tap(config, catalog=catalog, state=killed.last_state)
+    assert resumed.returncode == 0, resumed.last_stderr_line
+    emitted = {str(r["id"]) for r in killed.records[stream]}
+    again = {str(r["id"]) for r in resumed.records[stream]}
+    assert emitted | again == set(want), f"lost: {sorted(set(want) - emitted - again)[:5]}"
+    assert len(again) < len(want), "the resumed run started over instead of resuming"
