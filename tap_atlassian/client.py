@@ -116,6 +116,14 @@ class ApiClient:
         self.auth.prepare(self.session)
         headers = JSM_HEADERS if path.startswith(JSM_PREFIX) else None
         request = requests.Request("GET", self.url(path), params=_encode(params or {}), headers=headers)
+        return self._call(request)
+
+    def post(self, path: str, body: t.Any) -> tuple[t.Any, t.Mapping[str, str]]:  # noqa: ANN401
+        """POST a JSON body to a read operation (Jira's bulk fetches); same rules as :meth:`get`."""
+        self.auth.prepare(self.session)
+        return self._call(requests.Request("POST", self.url(path), json=body))
+
+    def _call(self, request: requests.Request) -> tuple[t.Any, t.Mapping[str, str]]:
         try:
             response = self._send_with_retries(request)
         except RetryableError as exc:

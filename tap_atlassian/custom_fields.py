@@ -4,14 +4,15 @@ https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-fiel
 Each field's ``schema`` (``JsonTypeBean``) gives ``type`` (``number``, ``string``, ``date``,
 ``datetime``, ``option``, ``array`` with ``items``, ``user``, ``project``, ...) and, for
 custom fields, ``custom`` (the plugin type key). Values keep Jira's shape; ``datetime``
-values are re-written as RFC 3339 so that they validate as ``date-time``.
+values are re-written as RFC 3339 UTC (:func:`tap_atlassian.records.rfc3339`) so that they
+validate as ``date-time``.
 """
 
 from __future__ import annotations
 
 import typing as t
 
-from tap_atlassian.windows import iso_utc
+from tap_atlassian.records import rfc3339
 
 ANY: dict[str, t.Any] = {"type": ["object", "array", "string", "number", "boolean", "null"]}
 OBJECT: dict[str, t.Any] = {"type": ["object", "null"], "additionalProperties": True}
@@ -76,4 +77,4 @@ def normalise(fields: dict[str, t.Any], keep_custom: bool, dt_fields: t.Iterable
     for key in dt_fields:
         value = fields.get(key)
         if isinstance(value, str):
-            fields[key] = iso_utc(value)
+            fields[key] = rfc3339(value)

@@ -8,7 +8,9 @@ the stream's schema is re-written as ``YYYY-MM-DDTHH:MM:SS.sssZ``.
 
 Cheap by construction: the paths are computed once per stream from its schema
 (:func:`plan`) and only those values are touched; a value already in UTC ``Z`` form is left
-as is without parsing. Nothing else in a record changes, and nothing is removed.
+as is, and the others are converted without a full parse (:func:`rfc3339`). Nothing else
+in a record changes, and nothing is removed. (UTC rather than the original offset: DuckDB's
+``TIMESTAMP`` keeps the wall time of an offset value and drops the offset.)
 """
 
 from __future__ import annotations
@@ -22,10 +24,47 @@ Convert = t.Callable[[str], str]
 Plan = tuple[tuple[str, "Convert | None", "Plan | None"], ...]
 
 
+_HEADS: dict[str, str] = {}  # "YYYY-MM-DDTHH[:MM]" + offset -> that hour [minute] in UTC
+_HEADS_MAX = 1 << 16
+
+
 def rfc3339(value: str) -> str:
-    """An Atlassian timestamp as RFC 3339 UTC; text that is not a timestamp is left alone."""
-    if value.endswith("Z") and len(value) >= 20 and value[10] == "T":  # noqa: PLR2004
+    """An Atlassian timestamp as RFC 3339 UTC; text that is not a timestamp is left alone.
+
+    The common shapes (``...Z``, ``...+0000``, ``...-0700``, ``...+05:30``) are re-written by
+    string surgery: only the hour (the minute too for a ``+05:30`` offset) is converted with
+    its offset, and remembered (the records of one run share few of them); the rest is kept
+    as given.
+    """
+    n = len(value)
+    if n < 17 or value[10] != "T":  # noqa: PLR2004
+        return _slow(value)
+    if value[-1] == "Z":
         return value
+    if value[-5] in "+-" and value[-4:].isdigit():
+        body, offset = value[:-5], value[-5:]
+    elif value[-6] in "+-" and value[-3] == ":":
+        body, offset = value[:-6], value[-6:-3] + value[-2:]
+    else:
+        return _slow(value)
+    if offset[1:] == "0000":
+        return body + "Z"
+    cut = 13 if offset[3:] == "00" else 16  # a whole-hour offset changes only the date and hour
+    key = body[:cut] + offset
+    head = _HEADS.get(key)
+    if head is None:
+        try:
+            when = dt.datetime.fromisoformat(body[:16] + offset if cut == 16 else body[:13] + ":00" + offset)  # noqa: PLR2004
+        except ValueError:
+            return value
+        head = when.astimezone(UTC).isoformat()[:cut]
+        if len(_HEADS) >= _HEADS_MAX:
+            _HEADS.clear()
+        _HEADS[key] = head
+    return head + body[cut:] + "Z"
+
+
+def _slow(value: str) -> str:
     try:
         parsed = dt.datetime.fromisoformat(value)
     except ValueError:
@@ -83,8 +122,9 @@ def apply(node: dict[str, t.Any], steps: Plan) -> None:
                     apply(item, sub)  # type: ignore[arg-type]
 
 
-def undeclared(record: t.Mapping[str, t.Any], schema: t.Mapping[str, t.Any]) -> list[str]:
+def undeclared(record: t.Mapping[str, t.Any], declared: frozenset[str]) -> list[str]:
     """Top-level keys of a record its schema does not declare (kept, but a SQL loader
     makes columns from the schema only)."""
-    props = schema.get("properties") or {}
-    return [k for k in record if k not in props]
+    if declared.issuperset(record):
+        return []
+    return [k for k in record if k not in declared]

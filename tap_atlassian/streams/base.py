@@ -61,7 +61,7 @@ class AtlassianStream(Stream):
         self.STATE_MSG_FREQUENCY = self.settings.page_size
         self._selection_fast_path: bool | None = None
         self._date_plan: records.Plan = ()
-        self._undeclared_seen: set[str] = set()
+        self._declared: frozenset[str] = frozenset()
 
     @classmethod
     def discover_schema(cls, tap: t.Any) -> dict[str, t.Any]:  # noqa: ANN401
@@ -78,6 +78,7 @@ class AtlassianStream(Stream):
         if self._selection_fast_path is None:
             self._selection_fast_path = all(self.mask.values())
             self._date_plan = records.plan(self.schema)
+            self._declared = frozenset(self.schema.get("properties", {}))
         records.apply(record, self._date_plan)
         self._note_undeclared(record)
         if not self._selection_fast_path:
@@ -91,9 +92,9 @@ class AtlassianStream(Stream):
     def _note_undeclared(self, record: dict) -> None:
         """One INFO per top-level property the schema does not declare: it is emitted, but a
         loader that makes columns from the schema keeps it only once declared."""
-        extra = [k for k in records.undeclared(record, self.schema) if k not in self._undeclared_seen]
+        extra = records.undeclared(record, self._declared)
         if extra:
-            self._undeclared_seen.update(extra)
+            self._declared |= frozenset(extra)
             LOGGER.info("%s: records carry %s, which the schema does not declare (kept in the "
                         "record; declared loosely by additionalProperties)", self.name, ", ".join(extra))
 

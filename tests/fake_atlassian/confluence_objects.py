@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 import orjson
 
@@ -17,6 +17,7 @@ class PageBuilder:
     def __init__(self, store: Store, *, cloud: bool) -> None:
         self.store = store
         self.cloud = cloud
+        self.labels_of: Callable[[int], list[dict]] | None = None  # set by confluence_extra
 
     def title(self, idx: int) -> str:
         s = self.store
@@ -160,8 +161,15 @@ class PageBuilder:
                                          "anonymous_export_view": ""}}
         else:
             expandable["body"] = ""
+        if "metadata.labels" in expand and self.labels_of is not None:
+            labels = [{"prefix": x["prefix"], "name": x["name"], "id": x["id"], "label": x["name"]}
+                      for x in self.labels_of(idx)]
+            d["metadata"] = {"labels": {"results": labels, "start": 0, "limit": 200, "size": len(labels),
+                                        "_links": {"self": f"{s.confluence_url}/rest/api/content/{pid}/label"}}}
+        else:
+            expandable["metadata"] = ""
         expandable.update(children=f"/rest/api/content/{pid}/child", ancestors="", container=f"/rest/api/space/{sp['key']}",
-                          descendants=f"/rest/api/content/{pid}/descendant", metadata="",
+                          descendants=f"/rest/api/content/{pid}/descendant",
                           restrictions=f"/rest/api/content/{pid}/restriction/byOperation")
         d["extensions"] = {"position": idx % 1000}
         d["_expandable"] = expandable

@@ -33,6 +33,7 @@ class Cql:
     spaces: set[str] | None = None
     ranges: list[tuple[str, str, int]] = field(default_factory=list)
     order: list[tuple[str, bool]] = field(default_factory=list)
+    typed: bool = False  # a `type` clause was given (else pages and blog posts)
 
     def cache_key(self) -> tuple:
         return (frozenset(self.types), frozenset(self.spaces or ()), self.spaces is None,
@@ -122,7 +123,8 @@ class _P:
             types = {v.lower() for v in self.values()}
             if not types <= {"page", "blogpost", "comment", "attachment", "space"}:
                 raise cql_error(self.text)
-            self.q.types &= types
+            self.q.types = types if not self.q.typed else self.q.types & types
+            self.q.typed = True
         elif name in ("space", "space.key"):
             keys = set(self.values())
             self.q.spaces = keys if self.q.spaces is None else self.q.spaces & keys
