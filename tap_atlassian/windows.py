@@ -92,24 +92,39 @@ class Window:
         return local.strftime("%Y-%m-%d %H:%M")
 
     def lower_literal(self, instant: dt.datetime) -> str:
-        """A lower bound's literal, safe in a repeated local hour (autumn clock change).
+        """A lower bound's literal, never read as a later instant than ``instant``.
 
-        A wall time that occurs twice may be read as its later occurrence; when the instant
-        is the earlier one, the literal is moved back by the offset change, so the server's
-        reading is never after the intended instant.
+        In the repeated local hour of an autumn clock change a wall time names two instants,
+        and servers differ in which one they pick (``java.util.Calendar`` takes the later,
+        standard-time one; ``java.time`` the earlier). When ``instant`` is the earlier one,
+        the literal is moved back by the offset change, so either reading is at or before it.
+        A literal made from a real instant never falls in a spring-forward gap.
         """
-        if self.tz is not None:
-            local = instant.astimezone(self.tz)
-            other = local.replace(fold=1 - local.fold)
-            gap = (local.utcoffset() or dt.timedelta()) - (other.utcoffset() or dt.timedelta())
-            if local.fold == 0 and gap > dt.timedelta(0):
-                instant -= gap
-        return self.literal(instant)
+        return self.literal(instant - self._fold_gap(instant, later=False))
 
     def upper_literal(self) -> str:
-        """The upper bound; without a zone widened so that no zone can cut it short."""
-        upper = self.upper if self.tz else self.upper + UNKNOWN_ZONE_WIDENING
-        return self.literal(upper)
+        """The upper bound's literal, never read as an earlier instant than the upper end.
+
+        Without a zone widened so that no zone can cut it short; in the repeated autumn hour
+        (the upper end being the later occurrence) moved forward by the offset change.
+        """
+        if self.tz is None:
+            return self.literal(self.upper + UNKNOWN_ZONE_WIDENING)
+        return self.literal(self.upper + self._fold_gap(self.upper, later=True))
+
+    def _fold_gap(self, instant: dt.datetime, *, later: bool) -> dt.timedelta:
+        """The offset change when ``instant``'s wall time also names another instant, on the
+        side asked for (``later``: the other reading is earlier), else zero."""
+        if self.tz is None:
+            return dt.timedelta(0)
+        local = instant.astimezone(self.tz)
+        other = local.replace(fold=1 - local.fold)
+        mine = local.utcoffset() or dt.timedelta()
+        theirs = other.utcoffset() or dt.timedelta()
+        # other reading earlier than this instant <=> its offset is larger (fold 1 in autumn)
+        gap = theirs - mine if later else mine - theirs
+        wanted_fold = 1 if later else 0
+        return gap if local.fold == wanted_fold and gap > dt.timedelta(0) else dt.timedelta(0)
 
     def admits(self, value: dt.datetime | None) -> bool:
         """Whether a record's own UTC time is inside ``[bookmark, upper]``."""

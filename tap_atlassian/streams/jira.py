@@ -13,11 +13,14 @@ Per-issue streams (comments, changelogs) search the same way, then read each cha
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import logging
 import typing as t
 
 from tap_atlassian import custom_fields
+from tap_atlassian.deletes import ChildIds, IssueSweep
 from tap_atlassian.errors import AccessError
+from tap_atlassian.lookback import Lookback, late_pairs, read_issues
 from tap_atlassian.pagination import NextPageTokenPaginator, Paginator, StartAtPaginator, keyset_pages
 from tap_atlassian.schemas import schema
 from tap_atlassian.streams.base import AtlassianStream
@@ -150,13 +153,70 @@ class JiraIssuesStream(JiraStream):
         """Search, then add the top-level ``updated`` and tidy ``fields``."""
         keep_custom = self.settings.include_custom_fields
         dt_fields = custom_fields.datetime_fields(self.schema["properties"].get("fields", {}))
-        search = JqlSearch(self.client, self.jql_clauses(), self.window(context), "*all",
-                           self.settings.page_size)
-        for issue, updated in search:
+        window = self.window(context)
+        search = JqlSearch(self.client, self.jql_clauses(), window, "*all", self.settings.page_size)
+        for issue, updated in self.track(context, window, search):
             fields = issue.get("fields") or {}
             custom_fields.normalise(fields, keep_custom, dt_fields)
             issue["updated"] = format_utc(updated)
             yield issue
+        yield from self.track_done()
+
+    # -- nothing lost, nothing stale: the look-back span and the delete sweep
+    # (tap_atlassian/lookback.py, tap_atlassian/deletes.py)
+    sweeps: t.ClassVar[bool] = True  # the id sweep reports deleted issues of this stream
+    late_fields: t.ClassVar[str | None] = "*all"  # late issues are read in full (None: as searched)
+
+    def sweep_projects(self) -> list[str] | None:
+        """The project keys this stream reads (None: all), to tell a moved issue from a deleted one."""
+        return list(self.settings.project_keys) or None
+
+    def track(self, context: dict | None, window: Window,
+              search: t.Iterable[tuple[dict, dt.datetime | None]]) -> t.Iterator[tuple[dict, dt.datetime | None]]:
+        """``search``'s hits preceded by the late issues of the look-back span, each version once.
+
+        Late issues (older than the bookmark, not emitted at that version) come first, oldest
+        first, so the bookmark never moves back; a hit already emitted at its version (the
+        boundary of the last run) is left out. Every hit is noted for the sweep.
+        """
+        state = self.get_context_state(context)
+        bookmark = parse_time(state.get("replication_key_value"))
+        self._lookback = Lookback(state, bookmark, self.settings.lookback_minutes)
+        self._sweep = IssueSweep(self, state, self.jql_clauses(), self.sweep_projects(),
+                                 Window(bookmark, window.upper, window.tz)) if self.sweeps else None
+        span = self._lookback.window(window)
+        found: t.Iterable[tuple[dict, dt.datetime | None]] = search
+        if span is not None:
+            late = late_pairs(JqlSearch(self.client, self.jql_clauses(), span, "updated", self.settings.page_size),
+                              self._lookback)
+            found = itertools.chain(self.read_late(late, bookmark), search)
+        for issue, updated in found:
+            if not self._lookback.is_new(issue.get("id"), updated):
+                continue
+            self._lookback.emitted(issue.get("id"), updated)
+            if self._sweep is not None:
+                self._sweep.add(issue.get("id"))
+            yield issue, updated
+
+    def read_late(self, late: list[tuple[dict, dt.datetime | None]],
+                  bookmark: dt.datetime | None) -> list[tuple[dict, dt.datetime | None]]:
+        """The late hits as the stream reads them (in full with ``late_fields``), oldest first;
+        one changed again since (at or after the bookmark) is left to the main search."""
+        if not late:
+            return []
+        LOGGER.info("%s: %d issues indexed late (look-back span)", self.name, len(late))
+        if self.late_fields is not None:
+            issues = read_issues(self.client, [str(issue["id"]) for issue, _ in late], self.late_fields)
+            late = [(issue, issue_time(issue)) for issue in issues]
+        kept = [(i, u) for i, u in late if u is None or bookmark is None or u < bookmark]
+        return sorted(kept, key=lambda pair: (pair[1] or bookmark, int(pair[0]["id"])))
+
+    def track_done(self) -> t.Iterator[dict]:
+        """Write the look-back pairs; sweep when due (tombstones); the state changed."""
+        self._lookback.save()
+        if self._sweep is not None:
+            yield from self._sweep.finish()
+        self.state_changed()
 
 
 class IssueChildStream(JiraIssuesStream):
@@ -173,6 +233,9 @@ class IssueChildStream(JiraIssuesStream):
     primary_keys = ("id",)
     replication_key = "issueUpdated"
     is_sorted = True
+    sweeps = False  # the issues' own deletes are jira_issues'
+    late_fields = None  # a late issue's children are read like any changed issue's
+    tracks_children: t.ClassVar[bool] = False  # True: children read before and gone now are tombstones
     child_path: t.ClassVar[str]  # formatted with ``api`` and ``issue`` (the issue id)
     child_paginator: t.ClassVar[type[Paginator]]
     child_params: t.ClassVar[dict[str, t.Any]] = {}
@@ -189,9 +252,10 @@ class IssueChildStream(JiraIssuesStream):
         The issues' children are read concurrently (:meth:`ApiClient.map`) and handed back in
         the search's order, so records and bookmarks are those of a sequential read.
         """
-        search = JqlSearch(self.client, self.jql_clauses(), self.window(context), "updated",
-                           self.settings.page_size)
-        for (issue, updated), children in self.client.map(self._read_children, search):
+        window = self.window(context)
+        search = JqlSearch(self.client, self.jql_clauses(), window, "updated", self.settings.page_size)
+        known = ChildIds(self, self.get_context_state(context)) if self.tracks_children else None
+        for (issue, updated), children in self.client.map(self._read_children, self.track(context, window, search)):
             issue_id = str(issue["id"])
             if isinstance(children, AccessError):
                 LOGGER.warning("%s: issue %s skipped: %s", self.name, issue.get("key") or issue_id, children)
@@ -200,6 +264,11 @@ class IssueChildStream(JiraIssuesStream):
                 record["issueId"] = issue_id
                 record["issueUpdated"] = format_utc(updated)
                 yield record
+            if known is not None:
+                yield from known.reread(issue_id, children, format_utc(updated))
+        if known is not None:
+            known.finish()
+        yield from self.track_done()
 
     def _read_children(self, found: tuple[dict, dt.datetime | None]) -> tuple[tuple[dict, dt.datetime | None],
                                                                               list[dict] | AccessError]:
@@ -230,6 +299,7 @@ class JiraIssueCommentsStream(IssueChildStream):
     """
 
     name = "jira_issue_comments"
+    tracks_children = True
     child_path = "/rest/api/{api}/issue/{issue}/comment"
     child_paginator = CommentsPaginator
     child_params: t.ClassVar[dict[str, t.Any]] = {"orderBy": "created"}

@@ -83,6 +83,12 @@ class RequestsStream(JiraIssuesStream):
         """The deployment's schema (``requestFieldValues`` as the API gives them)."""
         return schema(cls.name, tap.sites.deployment)
 
+    late_fields = None  # a late issue's request is read like any changed issue's
+
+    def sweep_projects(self) -> list[str] | None:
+        """The service desks' projects: the sweep never reports an issue moved out of them."""
+        return [str(d["projectKey"]) for d in service_desks(self) if d.get("projectKey")]
+
     def jql_clauses(self) -> list[str]:
         """The service desks' projects."""
         keys = sorted({str(d["projectKey"]) for d in service_desks(self) if d.get("projectKey")})
@@ -94,14 +100,15 @@ class RequestsStream(JiraIssuesStream):
         if not clauses:
             LOGGER.info("jsm_requests: no service desks; nothing to read")
             return
-        search = JqlSearch(self.client, clauses, self.window(context), "updated",
-                           self.settings.page_size)
-        for (issue, updated), request in self.client.map(self._read_request, search):
+        window = self.window(context)
+        search = JqlSearch(self.client, clauses, window, "updated", self.settings.page_size)
+        for (issue, updated), request in self.client.map(self._read_request, self.track(context, window, search)):
             if isinstance(request, AccessError):
                 LOGGER.warning("jsm_requests: request %s skipped: %s", issue.get("key") or issue["id"], request)
                 continue
             request["updated"] = format_utc(updated)
             yield request
+        yield from self.track_done()
 
     def _read_request(self, found: tuple[dict, t.Any]) -> tuple[tuple[dict, t.Any], dict | AccessError]:
         """One changed issue's ``/request/{issueKey}`` (read on a worker thread, in order)."""

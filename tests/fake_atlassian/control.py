@@ -41,6 +41,8 @@ class Control:
         d = self.fake.data
         if kind in ("issue", "request"):
             d.delete_issue(ident)
+        elif kind == "comment":  # a Jira issue comment (tests/fake_atlassian/jira_deletes.py)
+            self.fake.jira_deletes.delete_comment(ident)  # type: ignore[attr-defined]
         else:
             d.delete_page(ident)
 

@@ -3,7 +3,7 @@
 Grammar (case-insensitive keywords):
     query   := [clause (AND clause)*] [ORDER BY sortkey ("," sortkey)*]
     clause  := "(" clause (AND clause)* ")"
-             | (project|key|issuekey) (= | in) value-or-list
+             | (project|key|issuekey|id|issue) (= | in) value-or-list
              | (updated|created) (< | <= | > | >= | =) date
     date    := "yyyy-MM-dd HH:mm" | "yyyy/MM/dd HH:mm" | "yyyy-MM-dd" | "yyyy/MM/dd" | epoch-ms
     sortkey := (updated|created|key|id) [ASC|DESC]
@@ -149,7 +149,7 @@ class Parser:
         if t[0] not in ("word", "str"):
             raise jql_error(f"Error in the JQL Query: Expecting a field name but got '{t[1]}'.")
         name = t[1].strip("\"'").lower()
-        if name in ("project", "key", "issuekey"):
+        if name in ("project", "key", "issuekey", "id", "issue"):  # id, issue: aliases of issuekey
             self.membership(name)
         elif name in DATE_FIELDS:
             op = self.next("an operator")
