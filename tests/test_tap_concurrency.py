@@ -62,7 +62,7 @@ def test_429_pauses_every_worker_until_retry_after(fake_factory) -> None:  # noq
     config, catalog = only(fake, [PER_ISSUE], max_concurrent_requests=limit, page_size=10,
                            retry_max_wait_seconds=retry_after)
     victim = fake.data.issues(["SDA"])[3].key
-    fake.control.inject(rf"/request/{victim}$", "429", times=1, retry_after=retry_after)
+    fake.control.inject(rf"/request/{victim}(\?|$)", "429", times=1, retry_after=retry_after)
     fake.log.clear()
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.last_stderr_line
