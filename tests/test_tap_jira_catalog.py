@@ -137,9 +137,16 @@ def test_hidden_project_is_a_warning_and_the_run_succeeds(fake_factory, flavour:
     assert any("project SWA is not visible" in ln for ln in run.stderr.splitlines())
 
 
-def test_server_group_picker_cap_is_a_warning(fake_factory) -> None:  # noqa: ANN001
+def test_server_group_picker_cap_is_read_past_with_exclude(fake_factory) -> None:  # noqa: ANN001
     fake = fake_factory(flavour="server", seed=7, size="small")
-    fake.jira_catalog.group_picker_limit = 5
+    fake.jira_catalog.group_picker_limit = 5  # jira.ajax.autocomplete.limit below the 14 groups
+    run = catalog_run(fake, ("jira_groups",))
+    assert once(run, "jira_groups") == set(GROUPS)
+    asks = [e.query.get("exclude", []) for e in fake.log if e.path.endswith("/groups/picker")]
+    assert [len(x) for x in asks] == [0, 5, 10]
+    assert "jira_groups: Jira listed" not in run.stderr
+    # a server that ignores exclude= cannot be paged: what it lists, and a warning saying so
+    fake.jira_catalog.group_picker_excludes = False
     run = catalog_run(fake, ("jira_groups",))
     assert once(run, "jira_groups") == set(GROUPS[:5])
     line = next(ln for ln in run.stderr.splitlines() if "jira_groups: Jira listed" in ln)

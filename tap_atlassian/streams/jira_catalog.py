@@ -21,9 +21,9 @@ and its paged forms, Server/DC REST v2 and its lists; which endpoint each stream
   this search at 100 users and ignores ``startAt``, JRASERVER-78660: a page of users already
   read ends the listing). Each record gets ``id``: Cloud ``accountId``, Server/DC ``key``.
 - Groups: Cloud ``/rest/api/3/group/bulk`` (paged); Server/DC ``/rest/api/2/groups/picker``
-  (unpaged, capped by the system property ``jira.ajax.autocomplete.limit``: a WARNING says
-  so when the answer's ``total`` is larger than what it listed). ``id``: Cloud ``groupId``,
-  Server/DC ``name``.
+  (unpaged and capped by the system property ``jira.ajax.autocomplete.limit``: asked again
+  with the groups already read as ``exclude=`` until its ``total`` is reached). ``id``: Cloud
+  ``groupId``, Server/DC ``name``.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ PROJECT_EXPAND = {"cloud": "description,lead,issueTypes,url,insight",
                   "server": "description,lead,url,projectKeys,issueTypes"}
 MAX_KEYS = 50  # /project/search takes at most 50 keys
 GROUP_PICKER_MAX = 1000
+MAX_EXCLUDE_CHARS = 6000  # exclude=... names kept under a URL length every proxy takes
 
 
 class PageBeanPaginator(StartAtPaginator):
@@ -244,22 +245,38 @@ class JiraGroupsStream(JiraStream):
     primary_keys = ("id",)
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
-        """Cloud: ``/group/bulk`` paged; Server/DC: ``/groups/picker`` (one answer)."""
+        """Cloud: ``/group/bulk`` paged; Server/DC: ``/groups/picker`` (see :meth:`picked_groups`)."""
         if self.is_cloud:
             for group in self.paginate(f"{CLOUD}/group/bulk", PageBeanPaginator):
                 group["id"] = str(group.get("groupId") or group["name"])
                 yield group
             return
-        body, _ = self.client.get(f"{SERVER}/groups/picker", {"query": "", "maxResults": GROUP_PICKER_MAX})
-        groups = body.get("groups") or []
-        total = body.get("total")
-        if isinstance(total, int) and total > len(groups):
-            LOGGER.warning("jira_groups: Jira listed %d of %d groups: /rest/api/2/groups/picker is capped by "
-                           "the system property jira.ajax.autocomplete.limit; ask an administrator to raise "
-                           "it to at least %d to read every group", len(groups), total, total)
-        for group in groups:
-            group["id"] = str(group["name"])
-            yield group
+        yield from self.picked_groups()
+
+    def picked_groups(self) -> t.Iterator[dict]:
+        """Server/DC: ``/groups/picker`` lists at most ``jira.ajax.autocomplete.limit`` groups (default
+        20) whatever ``maxResults`` asks, with the full ``total``; so the next answer is asked for
+        with every group already read as ``exclude=`` (repeated), until ``total`` is reached. Should
+        that stall, or the list of names outgrow a URL, a WARNING says how many of how many."""
+        seen: set[str] = set()
+        total: int | None = None
+        while True:
+            params = {"query": "", "maxResults": GROUP_PICKER_MAX, "exclude": Repeat(sorted(seen))}
+            body, _ = self.client.get(f"{SERVER}/groups/picker", params)
+            fresh = [g for g in body.get("groups") or [] if g.get("name") and g["name"] not in seen]
+            if total is None:
+                total = body.get("total") if isinstance(body.get("total"), int) else len(fresh)
+            for group in fresh:
+                seen.add(group["name"])
+                group["id"] = str(group["name"])
+                yield group
+            if len(seen) >= total:
+                return
+            if not fresh or sum(len(n) + 9 for n in seen) > MAX_EXCLUDE_CHARS:
+                LOGGER.warning("jira_groups: Jira listed %d of %d groups: /rest/api/2/groups/picker is capped "
+                               "by the system property jira.ajax.autocomplete.limit; ask an administrator to "
+                               "raise it to at least %d to read every group", len(seen), total, total)
+                return
 
 
 STREAMS = (JiraProjectsStream, JiraProjectVersionsStream, JiraProjectComponentsStream, JiraIssueTypesStream,

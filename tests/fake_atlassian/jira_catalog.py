@@ -8,7 +8,7 @@ Cloud (v3 shapes, `PageBean` paging: `startAt`/`maxResults`/`total`/`isLast`/`va
 `/resolution` (lists) and `/resolution/search` (paged). Server/DC (v2): `/project` (unpaged,
 `expand`), `/project/{id}/versions`, `/project/{id}/components`, `/user/search?username=`
 (`startAt`/`maxResults`, inactive users only with `includeInactive=true`), `/groups/picker`
-(`FoundGroups`, capped at `group_picker_limit` like `jira.ajax.autocomplete.limit`), the
+(`FoundGroups`, capped at `group_picker_limit` like `jira.ajax.autocomplete.limit`; `exclude`), the
 lookup lists. A hidden project (`hide_project`) leaves every listing and its own endpoints
 answer 404, as for a user without Browse Projects. Data: `jira_catalog_data.py`.
 """
@@ -43,6 +43,7 @@ class JiraCatalog:
         self.data = CatalogData.build(fake.seed, self.store.projects, len(self.store.users))
         self.hidden: set[str] = set()  # project keys the demo user may not browse
         self.group_picker_limit = 20  # Server/DC jira.ajax.autocomplete.limit default
+        self.group_picker_excludes = True  # False: `exclude=` ignored (a server that would stall paging)
 
     # ----------------------------------------------------------------- control
     def hide_project(self, key: str, hidden: bool = True) -> None:
@@ -278,7 +279,7 @@ class JiraCatalog:
     def groups_picker(self, req: FakeRequest) -> FakeResponse:
         """`/groups/picker?query=&maxResults=` (`FoundGroups`): at most `group_picker_limit`."""
         q = (req.arg("query") or "").lower()
-        exclude = set(req.args("exclude"))
+        exclude = set(req.args("exclude")) if self.group_picker_excludes else set()
         hits = [g for g in GROUPS if q in g.lower() and g not in exclude]
         limit = int_arg(req, "maxResults", self.group_picker_limit, lambda m: error_400([m]), lo=0)
         shown = hits[:min(limit, self.group_picker_limit)]
