@@ -153,6 +153,16 @@ def test_server_group_picker_cap_is_read_past_with_exclude(fake_factory) -> None
     assert f"5 of {len(GROUPS)} groups" in line and "jira.ajax.autocomplete.limit" in line
 
 
+def test_server_user_search_ignoring_start_at_ends_with_a_warning(fake_factory) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour="server", seed=7, size="small")
+    fake.jira_catalog.user_search_cap = 5  # Jira DC 10 (JRASERVER-78660), at a small scale
+    run = catalog_run(fake, ("jira_users",), page_size=5)
+    assert once(run, "jira_users") == {u["key"] for u in fake.data.users[:5]}
+    line = next(ln for ln in run.stderr.splitlines() if "jira_users:" in ln and "WARNING" in ln)
+    assert "ignores startAt" in line and "5 users read" in line
+    assert len([e for e in fake.log if e.path.endswith("/user/search")]) == 2
+
+
 def test_oauth_token_without_user_scope_skips_users_and_groups(fake_cloud, tmp_path) -> None:  # noqa: ANN001
     fake = fake_cloud
     settings_path = tmp_path / "OAuthSettings.txt"

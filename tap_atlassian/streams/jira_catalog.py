@@ -19,7 +19,7 @@ and its paged forms, Server/DC REST v2 and its lists; which endpoint each stream
 - Users: Cloud ``/rest/api/3/users/search`` (a bare list without a total: read until an empty
   page); Server/DC ``/rest/api/2/user/search?username=.&includeInactive=true`` (Jira 10 caps
   this search at 100 users and ignores ``startAt``, JRASERVER-78660: a page of users already
-  read ends the listing). Each record gets ``id``: Cloud ``accountId``, Server/DC ``key``.
+  read ends the listing, with a WARNING). Each record gets ``id``: Cloud ``accountId``, Server/DC ``key``.
 - Groups: Cloud ``/rest/api/3/group/bulk`` (paged); Server/DC ``/rest/api/2/groups/picker``
   (unpaged and capped by the system property ``jira.ajax.autocomplete.limit``: asked again
   with the groups already read as ``exclude=`` until its ``total`` is reached). ``id``: Cloud
@@ -231,6 +231,9 @@ class JiraUsersStream(JiraStream):
         for users in self.client.pages(path, ListPaginator(params, self.settings.page_size, 1000)):
             fresh = [u for u in users if u.get(ident) is not None and str(u[ident]) not in seen]
             if not fresh:
+                LOGGER.warning("jira_users: %s answered a next page with users already read (it ignores "
+                               "startAt: Jira Data Center 10 caps user search at 100, JRASERVER-78660); "
+                               "%d users read", path, len(seen))
                 return
             for user in fresh:
                 user["id"] = str(user[ident])

@@ -7,7 +7,8 @@ Cloud (v3 shapes, `PageBean` paging: `startAt`/`maxResults`/`total`/`isLast`/`va
 `/users/search` (a bare list, no total), `/group/bulk`; `/issuetype`, `/status`, `/priority`,
 `/resolution` (lists) and `/resolution/search` (paged). Server/DC (v2): `/project` (unpaged,
 `expand`), `/project/{id}/versions`, `/project/{id}/components`, `/user/search?username=`
-(`startAt`/`maxResults`, inactive users only with `includeInactive=true`), `/groups/picker`
+(`startAt`/`maxResults`, inactive users only with `includeInactive=true`; `user_search_cap`:
+Jira 10's cap, `startAt` ignored), `/groups/picker`
 (`FoundGroups`, capped at `group_picker_limit` like `jira.ajax.autocomplete.limit`; `exclude`), the
 lookup lists. A hidden project (`hide_project`) leaves every listing and its own endpoints
 answer 404, as for a user without Browse Projects. Data: `jira_catalog_data.py`.
@@ -44,6 +45,7 @@ class JiraCatalog:
         self.hidden: set[str] = set()  # project keys the demo user may not browse
         self.group_picker_limit = 20  # Server/DC jira.ajax.autocomplete.limit default
         self.group_picker_excludes = True  # False: `exclude=` ignored (a server that would stall paging)
+        self.user_search_cap: int | None = None  # Jira DC 10: at most this many, `startAt` ignored
 
     # ----------------------------------------------------------------- control
     def hide_project(self, key: str, hidden: bool = True) -> None:
@@ -270,6 +272,8 @@ class JiraCatalog:
                 continue
             if q in (".", "%", "_", "") or any(q in s.lower() for s in (u["name"], u["display"], u["email"])):
                 out.append(self.user(i, listing=True))
+        if self.user_search_cap is not None:  # JRASERVER-78660
+            return FakeResponse(json=out[:min(limit, self.user_search_cap)])
         return FakeResponse(json=out[start:start + limit])
 
     def group_bulk(self, req: FakeRequest) -> FakeResponse:
