@@ -27,6 +27,10 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import ConfigValidationError
 
 PRODUCTS = ("confluence", "jira_service_desk")
+# What users write for a Jira without Service Management; its JSM streams are skipped (404 probe).
+PRODUCT_ALIASES = {"jira": "jira_service_desk"}
+AUTH_SCHEMES = ("basic", "oauth", "crowd", "okta", "pat")
+DEPLOYMENTS = ("auto", "cloud", "server")
 AUTH_SCHEMES = ("basic", "oauth", "crowd", "okta", "pat")
 DEPLOYMENTS = ("auto", "cloud", "server")
 
@@ -59,8 +63,8 @@ CONFIG_SCHEMA = th.PropertiesList(
     _s("jira_url", "Jira / Jira Service Management base URL when it differs (default: url)."),
     _s("deployment", "auto (detect), cloud, or server (covers Data Center).", default="auto",
        allowed_values=list(DEPLOYMENTS)),
-    th.Property("products", th.ArrayType(th.StringType(allowed_values=list(PRODUCTS))),
-                description="Products to extract: confluence, jira_service_desk (default both)."),
+    th.Property("products", th.ArrayType(th.StringType(allowed_values=[*PRODUCTS, *PRODUCT_ALIASES])),
+                description="Products to extract: confluence, jira_service_desk (alias jira) (default both)."),
     th.Property("start_date", th.DateTimeType, description="Lower bound of the first incremental sync."),
     _strings("space_keys", "Only these Confluence spaces (default all)."),
     _strings("project_keys", "Only these Jira / service desk projects (default all)."),
@@ -269,6 +273,8 @@ class Settings:
         for name in ("products", "space_keys", "project_keys"):
             if name in values:
                 values[name] = tuple(values[name])
+        if "products" in values:
+            values["products"] = tuple(dict.fromkeys(PRODUCT_ALIASES.get(p, p) for p in values["products"]))
         if "products" in values and not values["products"]:
             msg = "products: empty; list confluence and/or jira_service_desk (or leave it unset)"
             raise ConfigError(msg)

@@ -41,7 +41,7 @@ BAD = [
     ("pat-on-cloud", {**PAT, "url": "https://acme.atlassian.net", "deployment": "auto"}, "auth_scheme",
      "only on Server/Data Center"),
     ("products-empty", {**CLOUD, "products": []}, "products", "empty"),
-    ("products-unknown", {**CLOUD, "products": ["jira"]}, "products", "not one of"),
+    ("products-unknown", {**CLOUD, "products": ["bitbucket"]}, "products", "not one of"),
     ("start-date-bad", {**CLOUD, "start_date": "yesterday"}, "start_date", "ISO 8601"),
     ("lag-negative", {**CLOUD, "search_lag_minutes": -1}, "search_lag_minutes", "outside"),
     ("page-size-zero", {**CLOUD, "page_size": 0}, "page_size", "outside"),

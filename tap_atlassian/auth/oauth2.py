@@ -77,6 +77,7 @@ DEFAULT_SCOPES = (
     "read:confluence-content.summary", "search:confluence", "read:confluence-user",
     "read:space:confluence", "read:page:confluence", "offline_access",
     "read:board-scope:jira-software", "read:project:jira", "read:sprint:jira-software",  # agile streams
+    "read:organization:jira-service-management", "read:servicedesk.customer:jira-service-management",  # JSM
 )
 # Stream -> scopes it needs: each inner tuple is satisfied by any one of its scopes.
 STREAM_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -99,6 +100,11 @@ STREAM_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {
     "jsm_service_desks": (("read:servicedesk-request",),),
     "jsm_request_types": (("read:servicedesk-request",),),
     "jsm_requests": (("read:servicedesk-request",), ("read:jira-work",)),
+    "jsm_organizations": (("manage:servicedesk-customer", "read:organization:jira-service-management"),),
+    "jsm_customers": (("read:servicedesk-request",), ("manage:servicedesk-customer", "read:servicedesk.customer:jira-service-management")),
+    "jsm_queues": (("read:servicedesk-request",), ("read:jira-work", "read:queue:jira-service-management")),
+    **dict.fromkeys(("jsm_request_comments", "jsm_request_participants", "jsm_request_approvals", "jsm_request_feedback",
+                    "jsm_request_sla"), (("read:servicedesk-request",), ("read:jira-work",))),
 }
 # Streams added later without an entry above: by name prefix.
 PREFIX_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_atlassian.streams import confluence, jira, jira_catalog, jsm
+from tap_atlassian.streams import confluence, jira, jira_catalog, jsm, jsm_directory, jsm_request_children
 from tap_atlassian.streams import jira_agile, jira_worklogs
 
 if t.TYPE_CHECKING:
@@ -22,4 +22,6 @@ STREAMS: tuple[tuple[str, type[AtlassianStream]], ...] = (
     *(("jira_service_desk", cls) for cls in jira_worklogs.STREAMS),
     *(("jira_service_desk", cls) for cls in jira_agile.STREAMS),
     *(("jira_service_desk", cls) for cls in jsm.STREAMS),
+    *(("jira_service_desk", cls) for cls in jsm_directory.STREAMS),
+    *(("jira_service_desk", cls) for cls in jsm_request_children.STREAMS),
 )

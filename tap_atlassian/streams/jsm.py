@@ -37,6 +37,7 @@ class ServiceDesksStream(JiraStream):
 
     name = "jsm_service_desks"
     primary_keys = ("id",)
+    requires = "servicedesk"
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
         """Every service desk of the selected projects."""
@@ -52,6 +53,7 @@ class RequestTypesStream(JiraStream):
 
     name = "jsm_request_types"
     primary_keys = ("id",)
+    requires = "servicedesk"
     parent_stream_type = ServiceDesksStream
     state_partitioning_keys: t.ClassVar[list[str]] = []
 
@@ -72,6 +74,7 @@ class RequestsStream(JiraIssuesStream):
 
     name = "jsm_requests"
     primary_keys = ("issueId",)
+    requires = "servicedesk"
     replication_key = "updated"
     is_sorted = True
     # What fills the documented properties in the same call (``expand``, multi-valued):
