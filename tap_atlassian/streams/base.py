@@ -24,7 +24,8 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams import Stream
 
-from tap_atlassian import records
+from tap_atlassian import custom_fields, records
+from tap_atlassian.errors import AccessError
 from tap_atlassian.schemas import schema
 from tap_atlassian.client import PRODUCT_PROBES
 from tap_atlassian.windows import format_utc
@@ -62,6 +63,7 @@ class AtlassianStream(Stream):
         self._selection_fast_path: bool | None = None
         self._date_plan: records.Plan = ()
         self._declared: frozenset[str] = frozenset()
+        self._renames: dict[str, str] = {}
 
     @classmethod
     def discover_schema(cls, tap: t.Any) -> dict[str, t.Any]:  # noqa: ANN401
@@ -79,6 +81,11 @@ class AtlassianStream(Stream):
             self._selection_fast_path = all(self.mask.values())
             self._date_plan = records.plan(self.schema)
             self._declared = frozenset(self.schema.get("properties", {}))
+            self._renames = custom_fields.renames(self.schema)
+            if self._renames:
+                self._warn_renamed_fields()
+        if self._renames and type(record.get("fields")) is dict:
+            custom_fields.rename(record["fields"], self._renames)
         records.apply(record, self._date_plan)
         self._note_undeclared(record)
         if not self._selection_fast_path:
@@ -88,6 +95,16 @@ class AtlassianStream(Stream):
             if mapped is not None:
                 yield RecordMessage(stream=stream_map.stream_alias, record=mapped,
                                     version=self._stream_version, time_extracted=utc_now())
+
+    def _warn_renamed_fields(self) -> None:
+        """``custom_field_names``: a field renamed on the site since discovery keeps its column
+        (the catalog's) and is named in one WARNING (``/rest/api/{3,2}/field``)."""
+        try:
+            body, _ = self.client.get(f"/rest/api/{'3' if self.is_cloud else '2'}/field")
+        except AccessError as exc:
+            LOGGER.warning("%s: custom field names not checked: %s", self.name, exc)
+            return
+        custom_fields.warn_renamed(self.schema, body if isinstance(body, list) else [])
 
     def _note_undeclared(self, record: dict) -> None:
         """One INFO per top-level property the schema does not declare: it is emitted, but a

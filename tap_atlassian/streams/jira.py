@@ -120,6 +120,14 @@ class JiraFieldsStream(JiraStream):
         """Version-dependent path."""
         return f"/rest/api/{self.api}/field"
 
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+        """Each field with ``column``: its property under ``jira_issues.fields`` (the id, or
+        with ``custom_field_names`` the name given at discovery)."""
+        issues = self._tap.streams.get("jira_issues")
+        yield from custom_fields.with_columns(list(super().get_records(context)),
+                                              issues.schema if issues else None,
+                                              names=self.settings.custom_field_names)
+
 
 class JiraIssuesStream(JiraStream):
     """Issues, incremental on ``updated`` (UTC, copied to the top level), ``fields=*all``."""
@@ -136,7 +144,9 @@ class JiraIssuesStream(JiraStream):
         if tap.settings.include_custom_fields:
             client = tap.client("jira")
             body, _ = client.get(f"/rest/api/{jira_api(client)}/field")
-            out["properties"]["fields"]["properties"].update(custom_fields.custom_fields(body))
+            declared = out["properties"]["fields"]["properties"]
+            declared.update(custom_fields.custom_fields(body, names=tap.settings.custom_field_names,
+                                                        reserved=declared))
         return out
 
     def jql_clauses(self) -> list[str]:

@@ -38,6 +38,7 @@ class Jira:
         self.views = ViewCache()
         self.cloud = fake.flavour == "cloud"
         self._issue_bytes = lru_cache(maxsize=fake.render_cache)(self._render)
+        self.field_names: dict[str, str] = {}  # field id -> new name (control.rename_field)
 
     # ----------------------------------------------------------------- rendering
     def _render(self, idx: int, version: int, api: str, fields: tuple[str, ...] | None) -> bytes:
@@ -178,7 +179,7 @@ class Jira:
         return FakeResponse(410, json=GONE)
 
     def fields(self, req: FakeRequest) -> FakeResponse:
-        return FakeResponse(json=field_list(self.api(req)))
+        return FakeResponse(json=field_list(self.api(req), self.field_names))
 
     def api(self, req: FakeRequest) -> str:
         return "3" if "/api/3/" in req.path else "2"

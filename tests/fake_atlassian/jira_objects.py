@@ -104,8 +104,9 @@ OPTIONS = ["Critical", "Major", "Minor", "Trivial", "Email", "Portal", "Phone", 
            "Wiki", "VPN", "Payroll"]
 
 
-def field_list(api: str) -> list[dict]:
-    """`/rest/api/{2,3}/field`: system then custom fields (`FieldDetails`)."""
+def field_list(api: str, renamed: dict[str, str] | None = None) -> list[dict]:
+    """`/rest/api/{2,3}/field`: system then custom fields (`FieldDetails`); `renamed`: id -> new name."""
+    renamed = renamed or {}
     out: list[dict] = []
     for fid, (name, typ, items, navigable) in SYSTEM_FIELDS.items():
         schema: dict[str, Any] = {"type": typ, "system": fid}
@@ -119,6 +120,7 @@ def field_list(api: str) -> list[dict]:
         if items:
             schema["items"] = items
         fid = f"customfield_{num}"
+        name = renamed.get(fid, name)
         out.append({"id": fid, "key": fid, "name": name, "custom": True,
                     "orderable": True, "navigable": True, "searchable": True,
                     "clauseNames": [f"cf[{num}]", name], "schema": schema})
