@@ -307,6 +307,7 @@ class FakeAtlassian:
             jsm.install(self)
             jsm_children.install(self)
         confluence.install(self)
+        importlib.import_module(f"{__package__}.confluence_extra").install(self)
 
     def _install_identity_modules(self) -> None:
         pkg = importlib.import_module(__package__)
