@@ -243,10 +243,15 @@ class ApiClient:
         with self._renew_lock:
             if self._auth_epoch != epoch:
                 return "adopted"
-            if again or not self.auth.renew(self.session, response):
+            if again:
+                return None
+            outcome = self.auth.renew(self.session, response)
+            if not outcome:
                 return None
             self._auth_epoch += 1
-            return "renewed"
+            # "adopted": the scheme took a login another process had just made (OAuth 2.0's
+            # shared settings file); if that one is refused too, this request may renew itself
+            return "adopted" if outcome == "adopted" else "renewed"
 
     def _parse(self, response: requests.Response) -> t.Any:  # noqa: ANN401
         what = self._describe(response.request)

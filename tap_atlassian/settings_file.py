@@ -32,7 +32,8 @@ Guarantees:
 - Atomic: each write goes to a temporary file in the same directory (mode 0600), is
   fsynced, renamed over the old file, and the directory is fsynced. A process killed at
   any point leaves either the old file or the new one, never a mix.
-- Locked: :meth:`SettingsFile.transaction` holds an exclusive ``fcntl.flock`` on the
+- Locked: :meth:`SettingsFile.transaction` holds an exclusive lock (``filelock``: ``flock``
+  on Linux and macOS, ``msvcrt`` locking on Windows) on the
   sibling ``<path>.lock`` from before the read to after the write, so two processes
   sharing one file never both spend the same refresh token: the second waits, then reads
   the pair the first one wrote. :meth:`SettingsFile.load` takes no lock (renames are
@@ -55,16 +56,15 @@ from __future__ import annotations
 import base64
 import contextlib
 import copy
-import fcntl
 import hashlib
 import json
 import os
 import tempfile
 import threading
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import filelock
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -318,7 +318,8 @@ class SettingsFile:
             dir=directory, prefix=f".{self.path.name}.", suffix=_TMP_SUFFIX
         )
         try:
-            os.fchmod(fd, 0o600)
+            # mkstemp creates the file 0600 (owner only) on POSIX; os.replace is atomic on
+            # Windows too
             with os.fdopen(fd, "wb") as tmp:
                 tmp.write(data)
                 tmp.flush()
@@ -343,36 +344,29 @@ class SettingsFile:
             raise SettingsFileError(msg)
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            lock_fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            msg = f"cannot create the directory of the settings file {self.path}: {exc.strerror}"
+            raise SettingsFileError(msg) from None
+        lock = filelock.FileLock(self.lock_path, mode=0o600)
+        try:
+            lock.acquire(timeout=self.lock_timeout, poll_interval=0.05)
+        except filelock.Timeout:
+            msg = (
+                f"the settings file {self.path} stayed locked by another "
+                f"tap-atlassian process for {self.lock_timeout:.0f} s; "
+                "let it finish (or stop it) and run again"
+            )
+            raise SettingsFileError(msg) from None
         except OSError as exc:
             msg = f"cannot create the lock file {self.lock_path}: {exc.strerror}"
             raise SettingsFileError(msg) from None
+        held.add(key)
         try:
-            deadline = time.monotonic() + self.lock_timeout
-            delay = 0.01
-            while True:
-                try:
-                    fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    if time.monotonic() >= deadline:
-                        msg = (
-                            f"the settings file {self.path} stayed locked by another "
-                            f"tap-atlassian process for {self.lock_timeout:.0f} s; "
-                            "let it finish (or stop it) and run again"
-                        )
-                        raise SettingsFileError(msg) from None
-                    time.sleep(delay)
-                    delay = min(delay * 2, 0.2)
-            held.add(key)
-            try:
-                self._remove_stale_temps()
-                yield
-            finally:
-                held.discard(key)
-                fcntl.flock(lock_fd, fcntl.LOCK_UN)
+            self._remove_stale_temps()
+            yield
         finally:
-            os.close(lock_fd)
+            held.discard(key)
+            lock.release()
 
     def _remove_stale_temps(self) -> None:
         """Temporary files left by a process killed mid-write (we hold the lock)."""

@@ -63,8 +63,9 @@ class SchemeAuth:
         """Add the Authorization header or signature to a prepared request."""
         return request
 
-    def renew(self, session: requests.Session, response: requests.Response) -> bool:  # noqa: ARG002
-        """After a 401 or login redirect: log in again once; True means retry the request."""
+    def renew(self, session: requests.Session, response: requests.Response) -> bool | str:  # noqa: ARG002
+        """After a 401 or login redirect: log in again once; True means retry the request,
+        ``"adopted"`` retry with a login another process made meanwhile (not this run's own)."""
         return False
 
     def skip_reason(self, stream_name: str) -> str | None:  # noqa: ARG002
@@ -119,7 +120,7 @@ class AtlassianAuthenticator(AuthBase):
                 self.scheme.prepare_session(session)
                 self._prepared.add(id(session))
 
-    def renew(self, session: requests.Session, response: requests.Response) -> bool:
-        """Log in again after a rejection; True means the request should be retried once."""
+    def renew(self, session: requests.Session, response: requests.Response) -> bool | str:
+        """Log in again after a rejection; truthy means retry the request (see ``SchemeAuth.renew``)."""
         with self._lock:
             return self.scheme.renew(session, response)

@@ -169,6 +169,7 @@ class OAuth2Auth(SchemeAuth):
         self._tokens: dict[str, t.Any] | None = None
         self._site_info: dict[str, t.Any] | None = None
         self._lock = threading.RLock()
+        self._refreshes = 0  # refresh grants this process made (renew: own login vs adopted)
         self._http = net.new_session(settings)  # ca_bundle, proxies, CA variables
         self._http.headers["Accept"] = "application/json"
         self._file: SettingsFile | None = None
@@ -238,8 +239,9 @@ class OAuth2Auth(SchemeAuth):
         request.headers["Authorization"] = f"Bearer {tokens['access_token']}"
         return request
 
-    def renew(self, session: requests.Session, response: requests.Response) -> bool:  # noqa: ARG002
-        """A 401: refresh once (or adopt a token another process already refreshed)."""
+    def renew(self, session: requests.Session, response: requests.Response) -> bool | str:  # noqa: ARG002
+        """A 401: refresh once, or adopt a token another process already refreshed (``"adopted"``:
+        should that one be refused too, the next 401 refreshes for real)."""
         if response.status_code != 401:
             return False
         if self.mode == "OFF":
@@ -249,8 +251,9 @@ class OAuth2Auth(SchemeAuth):
                    "initiate_oauth REFRESH with a settings file")
             raise AuthError(msg)
         with self._lock:
+            before = self._refreshes
             self._tokens = self._refresh(rejected=_bearer(response.request))
-        return True
+        return True if self._refreshes > before else "adopted"
 
     # -- tap-atlassian-auth ------------------------------------------------------------
 
@@ -417,6 +420,7 @@ class OAuth2Auth(SchemeAuth):
                 raise AuthError(msg)
             else:
                 state[SECTION] = self._refresh_grant(section)
+                self._refreshes += 1
             return dict(state[SECTION])
 
     def _check_client(self, section: dict[str, t.Any]) -> None:
