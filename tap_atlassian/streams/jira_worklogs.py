@@ -147,10 +147,11 @@ class JiraIssueWorklogsStream(JiraIssuesStream):
         yield from self._updated(since)
         deleted_since = state.get(STATE_DELETED_SINCE)
         deleted_since = deleted_since if isinstance(deleted_since, int) else since
-        for wid, _at, until in self._changes("deleted", deleted_since):
-            if wid is not None:
+        for wid, _at, resume in self._changes("deleted", deleted_since):
+            if wid is None:
+                state[STATE_DELETED_SINCE] = resume
+            else:
                 yield self.tombstone({"id": str(wid)})
-            state[STATE_DELETED_SINCE] = until
 
     def _updated(self, since: int) -> t.Iterator[dict]:
         """Worklogs changed at or after ``since`` (ms), oldest change first, each version once."""
@@ -167,10 +168,13 @@ class JiraIssueWorklogsStream(JiraIssuesStream):
         yield from self._list(sorted(page), page_until)
 
     def _changes(self, kind: str, since: int) -> t.Iterator[tuple[int | None, int, int]]:
-        """``(worklog id, change time, page until)`` of one feed, then ``(None, 0, until)`` after
-        each page; each (id, time) once. A full page whose changes all fall on the millisecond
-        it was asked from cannot be paged past (the next page would be the same): the feed
-        moves on one millisecond with a warning naming what may be missed."""
+        """``(worklog id, change time, its page's until)`` of one feed, each (id, time) once, and
+        after each page ``(None, until, resume)``: where the next read starts (past ``until``
+        after the last page, whose changes were all listed).
+
+        A full page whose changes all fall on the millisecond it was asked from cannot be paged
+        past (asked again, it is the same page): the feed moves on one millisecond with a
+        warning naming what may be missed, instead of asking forever."""
         path = f"/rest/api/{self.api}/worklog/{kind}"
         seen: set[tuple[int, int]] = set()
         while True:
@@ -183,12 +187,13 @@ class JiraIssueWorklogsStream(JiraIssuesStream):
                 seen.add((wid, at))
                 fresh += 1
                 yield wid, at, int(body.get("until") or at)
-            until = body.get("until") if isinstance(body.get("until"), int) else since
-            yield None, 0, max(until, since)
+            until = max(body.get("until") if isinstance(body.get("until"), int) else since, since)
             if body.get("lastPage", True):
+                yield None, until, until + 1 if body.get("values") else since
                 return
             query = dict(parse_qsl(urlsplit(body.get("nextPage") or "").query))
             following = int(query["since"]) if query.get("since", "").isdigit() else until
+            yield None, until, max(following, since)
             if following <= since and not fresh:
                 LOGGER.warning("%s: more than a page of worklogs changed at %s (%s feed): /worklog/%s cannot "
                                "page within one millisecond, so the rest of them may be missed; moving on "

@@ -1,0 +1,134 @@
+"""Jira Software streams (jira_boards, jira_sprints, jira_sprint_issues), Cloud and Server/DC:
+every board, every sprint once although a board spanning the software projects shows them all
+again, kanban boards skipped with a warning (400), sprint membership with closed sprints read
+once, project_keys, and a Jira without Jira Software (404 on /rest/agile/) skipped with one
+warning while the rest of the run goes on. Expected sets come from the fake (``fake.agile``)."""
+
+from __future__ import annotations
+
+import collections
+
+import jsonschema
+import pytest
+
+from tests.tapdriver import discover, fake_config, leaks, run_tap, select
+
+AGILE = ["jira_boards", "jira_sprints", "jira_sprint_issues"]
+FLAVOURS = ["cloud", "server"]
+
+
+def configure(fake, streams: list[str], **overrides):  # noqa: ANN001, ANN201
+    config = fake_config(fake, products=["jira_service_desk"], **overrides)
+    return config, select(discover(config), streams)
+
+
+def memberships(fake) -> set[tuple[int, str]]:  # noqa: ANN001
+    return {(sid, str(10000 + i)) for sid, sp in fake.agile.sprints.items() for i in sp.issues}
+
+
+def sprint_reads(fake, since: int = 0) -> collections.Counter:  # noqa: ANN001
+    """How many times each sprint's issues were read (first pages only)."""
+    return collections.Counter(int(e.path.split("/")[-2]) for e in fake.log[since:]
+                               if e.path.endswith("/issue") and "/rest/agile/1.0/sprint/" in e.path
+                               and e.query.get("startAt", ["0"]) == ["0"])
+
+
+def valid(run, stream: str) -> None:  # noqa: ANN001
+    validator = jsonschema.Draft7Validator(run.schemas[stream]["schema"])
+    for record in run.records.get(stream, []):
+        errors = [e.message for e in validator.iter_errors(record)]
+        assert not errors, f"{stream} {record}: {errors[:3]}"
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+@pytest.mark.parametrize("page_size", [3, 50])
+def test_boards_sprints_and_membership_exactly_once(fake_factory, flavour: str, page_size: int) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour=flavour, seed=7, size="small")
+    config, catalog = configure(fake, AGILE, page_size=page_size)
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    fake.agile._ensure()
+    boards = run.ids("jira_boards")
+    assert sorted(boards) == sorted(b.id for b in fake.agile.boards) and len(boards) == len(set(boards))
+    assert {r["type"] for r in run.records["jira_boards"]} == {"scrum", "kanban"}
+    sprints = run.ids("jira_sprints")
+    assert sorted(sprints) == sorted(fake.agile.sprints), "every sprint, once, though a board shows them all again"
+    assert {r["state"] for r in run.records["jira_sprints"]} == {"closed", "active", "future"}
+    pairs = [(r["sprintId"], r["issueId"]) for r in run.records["jira_sprint_issues"]]
+    assert len(pairs) == len(set(pairs)) and set(pairs) == memberships(fake)
+    keys = {str(10000 + i): fake.data.issue_key(i) for sp in fake.agile.sprints.values() for i in sp.issues}
+    assert all(r["key"] == keys[r["issueId"]] for r in run.records["jira_sprint_issues"])
+    kanban = [b for b in fake.agile.boards if b.type == "kanban"]
+    warned = [ln for ln in run.stderr.splitlines() if "does not support sprints" in ln]
+    assert len(warned) == len(kanban), "one warning per kanban board, however many streams read sprints"
+    assert all(f"board {b.id} " in "".join(warned) for b in kanban)
+    assert sum(sprint_reads(fake).values()) and max(sprint_reads(fake).values()) == 1, "each sprint's issues read once"
+    if page_size == 3:
+        assert fake.log.find("/rest/agile/1.0/board", status=200) and [
+            e for e in fake.log if e.path.endswith("/board") and e.query.get("startAt") == ["3"]], "boards not paged"
+    for stream in AGILE:
+        valid(run, stream)
+    assert not leaks(run, config)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_closed_sprints_membership_is_read_once(fake_factory, flavour: str) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour=flavour, seed=4, size="small")
+    config, catalog = configure(fake, ["jira_sprint_issues"], page_size=10)
+    first = run_tap(config, catalog=catalog)
+    assert first.returncode == 0, first.last_stderr_line
+    fake.agile._ensure()
+    by_state = collections.defaultdict(set)
+    for sid, sp in fake.agile.sprints.items():
+        by_state[sp.state].add(sid)
+    active = sorted(by_state["active"])[0]
+    newcomer = next(r for r in fake.data.issues(["SWA", "SWB"]) if r.idx not in fake.agile.sprints[active].issues)
+    fake.agile.add_to_sprint(active, newcomer.id)
+    closing = sorted(by_state["active"])[-1]
+    seen = len(fake.log)
+    second = run_tap(config, catalog=catalog, state=first.last_state)
+    assert second.returncode == 0, second.last_stderr_line
+    reads = sprint_reads(fake, seen)
+    assert set(reads) == by_state["active"] | by_state["future"], "closed sprints read again, or open ones not"
+    pairs = {(r["sprintId"], r["issueId"]) for r in second.records["jira_sprint_issues"]}
+    assert (active, newcomer.id) in pairs
+    assert pairs == {p for p in memberships(fake) if p[0] not in by_state["closed"]}
+    fake.agile.close_sprint(closing)
+    seen = len(fake.log)
+    third = run_tap(config, catalog=catalog, state=second.last_state)
+    assert set(sprint_reads(fake, seen)) == (by_state["active"] | by_state["future"]), \
+        "a sprint closed since the last run is read once more"
+    seen = len(fake.log)
+    fourth = run_tap(config, catalog=catalog, state=third.last_state)
+    assert fourth.returncode == 0
+    assert closing not in sprint_reads(fake, seen), "a closed sprint already read is not read again"
+    assert closing in fourth.last_state["bookmarks"]["jira_sprint_issues"]["closed_sprints_read"]
+
+
+def test_project_keys_limit_the_boards(fake_factory) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour="cloud", seed=7, size="small")
+    config, catalog = configure(fake, AGILE, project_keys=["SWB"])
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    fake.agile._ensure()
+    want = [b for b in fake.agile.boards if b.project is None or b.project["key"] == "SWB"]
+    assert sorted(run.ids("jira_boards")) == sorted(b.id for b in want)
+    listings = [e for e in fake.log if e.path.endswith("/rest/agile/1.0/board") and "startAt" in e.query]
+    assert listings and all(e.query.get("projectKeyOrId") == ["SWB"] for e in listings)
+    shown = {sid for b in want if b.type == "scrum" for sid in b.sprints}
+    assert sorted(run.ids("jira_sprints")) == sorted(shown)
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_site_without_jira_software_skips_agile_with_one_warning(fake_factory, flavour: str) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour=flavour, seed=7, size="small", issues=12)
+    fake.agile.enabled = False
+    config, catalog = configure(fake, [*AGILE, "jira_issues"])
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    assert len(run.records["jira_issues"]) == 12, "the rest of the run goes on"
+    assert not any(s in run.records for s in AGILE)
+    warnings = [ln for ln in run.stderr.splitlines() if "WARNING" in ln and "Jira Software" in ln]
+    assert len(warnings) == 1, warnings
+    agile_calls = [e for e in fake.log if e.path.startswith(fake.jira_context + "/rest/agile/")]
+    assert len(agile_calls) == 1 and agile_calls[0].status == 404, "one probe, nothing more"
