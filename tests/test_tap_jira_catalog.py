@@ -163,6 +163,18 @@ def test_server_user_search_ignoring_start_at_ends_with_a_warning(fake_factory) 
     assert len([e for e in fake.log if e.path.endswith("/user/search")]) == 2
 
 
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_no_permission_to_browse_users_is_a_warning(fake_factory, flavour: str) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour=flavour, seed=7, size="small")
+    fake.control.inject(r"/users/search|/user/search|/group/bulk|/groups/picker", "403", None)
+    run = catalog_run(fake, ("jira_projects", *PEOPLE))
+    assert once(run, "jira_projects") == expected(fake)["jira_projects"]
+    for stream in PEOPLE:
+        assert stream not in run.records
+        assert any(f"{stream} skipped: 403" in ln and "Browse users and groups" in ln
+                   for ln in run.stderr.splitlines()), stream
+
+
 def test_oauth_token_without_user_scope_skips_users_and_groups(fake_cloud, tmp_path) -> None:  # noqa: ANN001
     fake = fake_cloud
     settings_path = tmp_path / "OAuthSettings.txt"

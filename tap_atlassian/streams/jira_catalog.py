@@ -214,13 +214,35 @@ class JiraResolutionsStream(LookupStream):
     server = (f"{SERVER}/resolution", Paginator)
 
 
-class JiraUsersStream(JiraStream):
-    """Every user (active and inactive), ``id`` = Cloud ``accountId`` / Server/DC ``key``."""
+class PeopleStream(JiraStream):
+    """Users and groups: their listings need the *Browse users and groups* global permission.
 
-    name = "jira_users"
+    A login without it gets 403 (404 from a Jira without the endpoint); that is a WARNING
+    naming the permission and the stream ends, so a ``*.*`` selection still loads everything
+    else. (Atlassian: https://confluence.atlassian.com/x/x4dKLg)
+    """
+
     primary_keys = ("id",)
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+        """:meth:`people`, with a permission refusal turned into a warning."""
+        try:
+            yield from self.people()
+        except AccessError as exc:
+            LOGGER.warning("%s skipped: %s (listing %s needs the 'Browse users and groups' global "
+                           "permission)", self.name, exc, "users" if self.name == "jira_users" else "groups")
+
+    def people(self) -> t.Iterator[dict]:
+        """Every user or group."""
+        raise NotImplementedError
+
+
+class JiraUsersStream(PeopleStream):
+    """Every user (active and inactive), ``id`` = Cloud ``accountId`` / Server/DC ``key``."""
+
+    name = "jira_users"
+
+    def people(self) -> t.Iterator[dict]:
         """Page until an empty page, or a page of users already read (a server ignoring ``startAt``)."""
         if self.is_cloud:
             path, params, ident = f"{CLOUD}/users/search", {}, "accountId"
@@ -241,13 +263,12 @@ class JiraUsersStream(JiraStream):
                 yield user
 
 
-class JiraGroupsStream(JiraStream):
+class JiraGroupsStream(PeopleStream):
     """Every group, ``id`` = Cloud ``groupId`` / Server/DC ``name``."""
 
     name = "jira_groups"
-    primary_keys = ("id",)
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+    def people(self) -> t.Iterator[dict]:
         """Cloud: ``/group/bulk`` paged; Server/DC: ``/groups/picker`` (see :meth:`picked_groups`)."""
         if self.is_cloud:
             for group in self.paginate(f"{CLOUD}/group/bulk", PageBeanPaginator):
