@@ -100,8 +100,10 @@ STREAM_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {
     "jsm_service_desks": (("read:servicedesk-request",),),
     "jsm_request_types": (("read:servicedesk-request",),),
     "jsm_requests": (("read:servicedesk-request",), ("read:jira-work",)),
-    "jsm_organizations": (("manage:servicedesk-customer", "read:organization:jira-service-management"),),
-    "jsm_customers": (("read:servicedesk-request",), ("manage:servicedesk-customer", "read:servicedesk.customer:jira-service-management")),
+    # Organizations and customers: the granular read scope first (named in the warning), or the
+    # classic manage:servicedesk-customer, which also reads them.
+    "jsm_organizations": (("read:organization:jira-service-management", "manage:servicedesk-customer"),),
+    "jsm_customers": (("read:servicedesk-request",), ("read:servicedesk.customer:jira-service-management", "manage:servicedesk-customer")),
     "jsm_queues": (("read:servicedesk-request",), ("read:jira-work", "read:queue:jira-service-management")),
     **dict.fromkeys(("jsm_request_comments", "jsm_request_participants", "jsm_request_approvals", "jsm_request_feedback",
                     "jsm_request_sla"), (("read:servicedesk-request",), ("read:jira-work",))),
