@@ -94,8 +94,8 @@ class IssueSweep:
             had_live = LIVE_KEY in self.state
             swept = IdRuns.from_ids(self.ids())
             missing = [i for i in self.live.difference(swept) if i not in self.emitted] if had_live else []
-            kept = self.verify(missing)
-            gone = [i for i in missing if i not in kept]
+            kept, moved = self.verify(missing)
+            gone = [i for i in missing if i not in kept and i not in moved]
             LOGGER.info("%s: delete sweep listed %d ids; %d known live ids are gone, %d deleted",
                         self.stream.name, len(swept), len(missing), len(gone))
             for number in gone:
@@ -122,14 +122,14 @@ class IssueSweep:
                 if number is not None:
                     yield number
 
-    def verify(self, missing: list[int]) -> set[int]:
-        """Of the ids the sweep did not list, those still readable in this stream's projects.
-
-        An id readable in another project moved out of the shard: neither kept nor deleted.
-        """
+    def verify(self, missing: list[int]) -> tuple[set[int], set[int]]:
+        """Of the ids the sweep did not list: those still readable in this stream's projects
+        (kept live), and those readable in another project (moved out of the shard: neither
+        kept nor reported deleted)."""
         kept: set[int] = set()
+        moved: set[int] = set()
         if not missing:
-            return kept
+            return kept, moved
         for issue in read_issues(self.stream.client, [str(i) for i in missing], "project"):
             number = as_int(issue.get("id"))
             project = str(((issue.get("fields") or {}).get("project") or {}).get("key", "")).upper()
@@ -140,7 +140,8 @@ class IssueSweep:
             else:
                 LOGGER.info("%s: issue %s moved to project %s, outside this run's projects: no tombstone",
                             self.stream.name, issue.get("key") or number, project)
-        return kept
+                moved.add(number)
+        return kept, moved
 
 
 class ChildIds:

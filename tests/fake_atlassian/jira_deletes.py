@@ -3,6 +3,8 @@
 - `fake.jira_deletes.delete_comment(comment_id)` (also `control.delete("comment", id)`): the
   comment is gone from its issue's `comment` field and `/issue/{id}/comment`; its issue's
   `updated` moves to now (Jira records the deletion on the issue).
+- `fake.jira_deletes.move_issue(id, "SWB")`: Jira's Move: same id, a new key in the other
+  project, `updated` now.
 - Cloud `POST /rest/api/{3,2}/issue/bulkfetch` (opId `bulkFetchIssues`, request
   `BulkFetchIssueRequestBean`, answer `BulkIssueResults`): `issueIdsOrKeys` (required, at most
   100, else 400), `fields` (default `*navigable`), `expand`, `fieldsByKeys`, `properties`; any
@@ -59,6 +61,21 @@ class JiraDeletes:
             raise KeyError(f"no comment {comment_id}")
         self.deleted_comments.add(cid)
         return store.touch_issue(issue_id).__dict__
+
+    def move_issue(self, ident: str | int, project_key: str) -> dict:
+        """Move an issue to another project (same id, a new key there, `updated` now), as Jira's
+        Move does. Returns the issue ref."""
+        store = self.fake.data
+        with store.lock:
+            idx = store._issue_idx(ident)
+            project = store.project(project_key)
+            if idx is None or project is None:
+                raise KeyError(f"no issue {ident} or project {project_key}")
+            store._i_proj[idx] = project["idx"]
+            store._i_num[idx] = store._next_num[project["idx"]]
+            store._next_num[project["idx"]] += 1
+            store._extra_keys[store.issue_key(idx)] = idx
+            return store.touch_issue(10000 + idx).__dict__
 
     def bulkfetch(self, req: FakeRequest) -> FakeResponse:
         body = req.json()
