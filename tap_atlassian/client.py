@@ -40,6 +40,7 @@ from tap_atlassian import __version__, net
 from tap_atlassian.concurrency import RateGate, ordered_map
 from tap_atlassian.errors import (AccessError, ApiError, RetryableError, html_summary, retry_after_seconds,
                                   server_message)
+from tap_atlassian.progress import RequestStats
 from tap_atlassian.windows import zone
 
 if t.TYPE_CHECKING:
@@ -88,6 +89,7 @@ class ApiClient:
         self.site = site
         self.auth = authenticator
         self.session = net.new_session(settings)  # ca_bundle, proxies and CA variables
+        self.stats = RequestStats()  # requests, retries, 429 waits (progress summaries)
         self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json",
                                      "Accept-Language": "en"})
         self.session.auth = authenticator
@@ -194,6 +196,7 @@ class ApiClient:
                         allow_redirects=True)
                     self._heed_rate_limit(response)
             except requests.RequestException as exc:  # below HTTP: one line naming the host
+                self.stats.sent()
                 text, transient = net.network_failure(exc, prepared.url)
                 if isinstance(exc, requests.exceptions.ReadTimeout):
                     text = f"{text} (no answer within {self.settings.request_timeout:g} s: request_timeout)"
@@ -201,6 +204,7 @@ class ApiClient:
                 if transient:
                     raise RetryableError(msg) from None
                 raise ApiError(msg) from None
+            self.stats.sent()
             status = response.status_code
             if status == 401 or (response.history and _is_login_page(response.url)):
                 outcome = self._renew(response, epoch, again=renewed) if auth_retries < AUTH_RETRIES else None
@@ -272,6 +276,7 @@ class ApiClient:
 
     def _log_retry(self, details: t.Mapping[str, t.Any]) -> None:
         exc = details.get("exception")
+        self.stats.retried(details.get("wait", 0), throttled=str(exc).startswith("429"))
         LOGGER.warning("%s; retrying in %.1f s (retry %d of %d)", exc, details.get("wait", 0),
                        details.get("tries", 0), self.settings.max_retries)
 

@@ -31,8 +31,6 @@ PRODUCTS = ("confluence", "jira_service_desk")
 PRODUCT_ALIASES = {"jira": "jira_service_desk"}
 AUTH_SCHEMES = ("basic", "oauth", "crowd", "okta", "pat")
 DEPLOYMENTS = ("auto", "cloud", "server")
-AUTH_SCHEMES = ("basic", "oauth", "crowd", "okta", "pat")
-DEPLOYMENTS = ("auto", "cloud", "server")
 
 
 class ConfigError(ConfigValidationError):
@@ -98,6 +96,9 @@ CONFIG_SCHEMA = th.PropertiesList(
     th.Property("request_timeout", th.NumberType, default=60,
                 description="Seconds to wait for a server's answer before retrying (connecting: at most "
                 "30). With the default retries a request that never answers fails after about 7 minutes."),
+    th.Property("progress_seconds", th.NumberType, default=30,
+                description="Seconds between two progress lines of a stream (records so far, rate, and "
+                "percent and ETA where the API gives a total); each stream also ends with one summary line."),
     # How it logs in
     _s("auth_scheme", "basic, oauth, crowd, okta or pat.", required=True,
        allowed_values=list(AUTH_SCHEMES)),
@@ -217,6 +218,7 @@ class Settings:
     retry_initial_wait_seconds: float = 1.0
     retry_max_wait_seconds: float = 60.0
     request_timeout: float = 60.0
+    progress_seconds: float = 30.0
     user: str | None = None
     password: str | None = None
     api_token: str | None = None
@@ -267,7 +269,7 @@ class Settings:
             if name in values:
                 values[name] = _check_url(name, values[name])
         for name in ("retry_initial_wait_seconds", "retry_max_wait_seconds", "request_timeout",
-                     "delete_sweep_hours"):
+                     "delete_sweep_hours", "progress_seconds"):
             if name in values:
                 values[name] = float(values[name])
         for name in ("products", "space_keys", "project_keys"):
@@ -293,7 +295,7 @@ class Settings:
             "search_lag_minutes": (0, 24 * 60), "page_size": (1, 1000), "max_retries": (0, 50),
             "retry_initial_wait_seconds": (0, 600), "retry_max_wait_seconds": (0, 3600), "request_timeout": (1, 3600),
             "max_concurrent_requests": (1, 64), "delete_sweep_hours": (0, 24 * 365),
-            "lookback_minutes": (0, 7 * 24 * 60),
+            "lookback_minutes": (0, 7 * 24 * 60), "progress_seconds": (0.1, 24 * 3600),
         }
         for name, (low, high) in bounds.items():
             value = getattr(self, name)

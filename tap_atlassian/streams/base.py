@@ -28,6 +28,7 @@ from tap_atlassian import custom_fields, records
 from tap_atlassian.errors import AccessError
 from tap_atlassian.schemas import schema
 from tap_atlassian.client import PRODUCT_PROBES
+from tap_atlassian.progress import Progress
 from tap_atlassian.windows import format_utc
 
 if t.TYPE_CHECKING:
@@ -60,6 +61,7 @@ class AtlassianStream(Stream):
         """A STATE message after every page's worth of records, so a killed run resumes close by."""
         super().__init__(*args, **kwargs)
         self.STATE_MSG_FREQUENCY = self.settings.page_size
+        self.progress = Progress(self.name, self.settings.progress_seconds)
         self._selection_fast_path: bool | None = None
         self._date_plan: records.Plan = ()
         self._declared: frozenset[str] = frozenset()
@@ -77,6 +79,7 @@ class AtlassianStream(Stream):
         the schema's ``date-time`` paths are made RFC 3339 UTC; the SDK's recursive
         deselection runs only when some property is deselected (not the usual case).
         """
+        self.progress.record()
         if self._selection_fast_path is None:
             self._selection_fast_path = all(self.mask.values())
             self._date_plan = records.plan(self.schema)
@@ -130,6 +133,20 @@ class AtlassianStream(Stream):
         """The stream changed its state itself (delete sweep, look-back pairs): the SDK's final
         STATE message must be written even when the last record's was."""
         self.state_manager.is_flushed = False
+
+    def _sync_with_progress(self, context: dict | None) -> None:
+        """The SDK's sync, with progress lines and, for a top-level stream, one summary line for
+        it and each of its child streams at the end (:mod:`tap_atlassian.progress`)."""
+        if not self.progress.running:
+            self.progress.start(self.client.stats)
+        previous = self.client.cache.get("progress")
+        self.client.cache["progress"] = self.progress
+        super().sync(context)
+        self.client.cache["progress"] = previous
+        if self.parent_stream_type is None:
+            for child in self.child_streams:
+                child.progress.finish()  # type: ignore[attr-defined]
+            self.progress.finish()
 
     def tombstone(self, keys: t.Mapping[str, t.Any], replication_value: t.Any = None) -> dict:  # noqa: ANN401
         """A deleted record: its key properties, the replication key (the last known value,
@@ -199,7 +216,7 @@ class AtlassianStream(Stream):
         """
         reason = self.skip_reason()
         if not reason:
-            super().sync(context)
+            self._sync_with_progress(context)
             return
         missing = None if self.client.auth.scheme.skip_reason(self.name) else self.missing_product()
         if not missing:
