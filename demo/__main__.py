@@ -21,7 +21,8 @@ DEFAULT_DB = ROOT / "output" / "atlassian.duckdb"
 SCHEMA = "tap_atlassian"
 # Tables the demo site always fills: an empty one fails the demo (a stream reading nothing).
 EXPECTED_TABLES = ("jira_projects", "jira_project_versions", "jira_project_components", "jira_issue_types",
-                   "jira_statuses", "jira_priorities", "jira_resolutions", "jira_users", "jira_groups")
+                   "jira_statuses", "jira_priorities", "jira_resolutions", "jira_users", "jira_groups",
+                   "jira_issue_worklogs", "jira_boards", "jira_sprints", "jira_sprint_issues")
 
 SAMPLE = f"""
 SELECT fields->'$.project'->>'key' AS project,
