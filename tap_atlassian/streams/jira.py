@@ -7,7 +7,10 @@ inside a :class:`~tap_atlassian.windows.Window`. On Server/DC, whose offsets shi
 already-read issue changes and leaves the window, each next page is asked for by keyset
 (``updated >=`` the last issue's minute) and the repeats are dropped by ``(id, updated)``.
 Per-issue streams (comments, changelogs) search the same way, then read each changed issue's children
-(changelogs on Server/DC through the issue's ``expand=changelog``).
+with as few requests as the API allows (:mod:`tap_atlassian.bulk`): comments embedded in the
+search (the issue's ``/comment`` paged only when the search truncated them), Cloud changelogs
+through ``POST /changelog/bulkfetch`` for many issues at once, Server/DC changelogs through the
+issue's ``expand=changelog``; the reads run concurrently through ``ApiClient.map``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import itertools
 import logging
 import typing as t
 
-from tap_atlassian import custom_fields, progress
+from tap_atlassian import bulk, custom_fields, progress
 from tap_atlassian.deletes import ChildIds, IssueSweep
 from tap_atlassian.errors import AccessError, ApiError
 from tap_atlassian.lookback import Lookback, late_pairs, read_issues
@@ -45,6 +48,9 @@ def user_zone(client: ApiClient) -> dt.tzinfo | None:
 def quote_list(values: t.Iterable[str]) -> str:
     """A JQL list of quoted values."""
     return ", ".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+
+
+Hit = tuple[dict, "dt.datetime | None"]  # a search hit: the issue and its ``updated`` (UTC)
 
 
 class JqlSearch:
@@ -267,6 +273,8 @@ class IssueChildStream(JiraIssuesStream):
     child_paginator: t.ClassVar[type[Paginator]]
     child_params: t.ClassVar[dict[str, t.Any]] = {}
     child_max_limit: t.ClassVar[int | None] = None
+    search_fields: t.ClassVar[str] = "updated"  # plus the field that embeds the children, if any
+    embedded_in: t.ClassVar[tuple[str, str] | None] = None  # (field, records key) in the search
 
     @classmethod
     def discover_schema(cls, tap: t.Any) -> dict[str, t.Any]:  # noqa: ANN401
@@ -280,9 +288,9 @@ class IssueChildStream(JiraIssuesStream):
         the search's order, so records and bookmarks are those of a sequential read.
         """
         window = self.window(context)
-        search = JqlSearch(self.client, self.jql_clauses(), window, "updated", self.settings.page_size)
+        search = JqlSearch(self.client, self.jql_clauses(), window, self.search_fields, self.settings.page_size)
         known = ChildIds(self, self.get_context_state(context)) if self.tracks_children else None
-        for (issue, updated), children in self.client.map(self._read_children, self.track(context, window, search)):
+        for (issue, updated), children in self.read_all(self.track(context, window, search)):
             issue_id = str(issue["id"])
             if isinstance(children, AccessError):
                 LOGGER.warning("%s: issue %s skipped: %s", self.name, issue.get("key") or issue_id, children)
@@ -297,10 +305,18 @@ class IssueChildStream(JiraIssuesStream):
             known.finish()
         yield from self.track_done()
 
-    def _read_children(self, found: tuple[dict, dt.datetime | None]) -> tuple[tuple[dict, dt.datetime | None],
-                                                                              list[dict] | AccessError]:
-        """One search hit with its children, or the ``AccessError`` that refused them (a worker
-        thread's read: it only requests, the stream logs and emits)."""
+    def read_all(self, hits: t.Iterable[Hit]) -> t.Iterator[tuple[Hit, list[dict] | AccessError]]:
+        """Each hit with its children, in the search's order, read concurrently."""
+        return self.client.map(self._read_children, hits)
+
+    def _read_children(self, found: Hit) -> tuple[Hit, list[dict] | AccessError]:
+        """One search hit with its children (those the search embedded when they are whole),
+        or the ``AccessError`` that refused them (a worker thread's read: it only requests,
+        the stream logs and emits)."""
+        if self.embedded_in is not None:
+            children = bulk.embedded(found[0], *self.embedded_in)
+            if children is not None:
+                return found, children
         try:
             return found, self.children(str(found[0]["id"]))
         except AccessError as exc:
@@ -327,6 +343,8 @@ class JiraIssueCommentsStream(IssueChildStream):
 
     name = "jira_issue_comments"
     tracks_children = True
+    search_fields = "updated,comment"
+    embedded_in = ("comment", "comments")
     child_path = "/rest/api/{api}/issue/{issue}/comment"
     child_paginator = CommentsPaginator
     child_params: t.ClassVar[dict[str, t.Any]] = {"orderBy": "created"}
@@ -351,6 +369,18 @@ class JiraIssueChangelogsStream(IssueChildStream):
     name = "jira_issue_changelogs"
     child_path = "/rest/api/{api}/issue/{issue}/changelog"
     child_paginator = ChangelogPaginator
+
+    def read_all(self, hits: t.Iterable[Hit]) -> t.Iterator[tuple[Hit, list[dict] | AccessError]]:
+        """Cloud: one ``POST /changelog/bulkfetch`` per batch of hits (a search page's worth),
+        the batches read concurrently; Server/DC: one expanded issue read per hit."""
+        if not self.is_cloud:
+            return super().read_all(hits)
+        size = max(1, min(self.settings.page_size, bulk.BULK_CHANGELOG_ISSUES))
+        return itertools.chain.from_iterable(self.client.map(self._bulk_read, bulk.batches(hits, size)))
+
+    def _bulk_read(self, batch: tuple[Hit, ...]) -> list[tuple[Hit, list[dict] | AccessError]]:
+        found = bulk.bulk_changelogs(self.client, [str(issue["id"]) for issue, _ in batch])
+        return [((issue, updated), found.get(str(issue["id"]), [])) for issue, updated in batch]
 
     def children(self, issue_id: str) -> list[dict]:
         """Cloud: the paged resource; Server/DC: the issue's ``changelog`` expansion."""

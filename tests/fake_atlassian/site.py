@@ -302,6 +302,7 @@ class FakeAtlassian:
         importlib.import_module(f"{__package__}.jira_catalog").install(self)  # Jira catalog (dimension tables)
         importlib.import_module(f"{__package__}.jira_worklogs").install(self)  # worklogs: per issue, feeds
         importlib.import_module(f"{__package__}.jira_deletes").install(self)  # deleted comments, issue bulkfetch
+        importlib.import_module(f"{__package__}.jira_bulk").install(self)  # changelog bulkfetch, embedded comments
         importlib.import_module(f"{__package__}.agile").install(self)  # Jira Software boards, sprints
         if self.service_management:
             jsm.install(self)
