@@ -81,6 +81,7 @@ class _Converter:
         merged = self._merge_parts(node, seen)
         if merged is not None:
             node = merged
+            name = name or _single_ref(node)
         kind = node.get("type")
         if kind == "array" or "items" in node:
             items = self.convert(node.get("items") or {}, depth, seen)
@@ -121,6 +122,9 @@ class _Converter:
                 return {k: v for k, v in resolved[0].items() if k != "enum"}
             return {}
         out: dict[str, t.Any] = {k: v for k, v in node.items() if k not in {"allOf", "oneOf", "anyOf"}}
+        refs = [p["$ref"].rsplit("/", 1)[-1] for p in parts if "$ref" in p]
+        if len(refs) == 1:
+            out["x-component"] = refs[0]  # read back by convert (FORMAT_FIXES), never emitted
         for part in resolved:
             for key, value in part.items():
                 if key == "properties":
@@ -128,6 +132,10 @@ class _Converter:
                 elif key not in out:
                     out[key] = copy.copy(value)
         return out
+
+
+def _single_ref(node: t.Mapping[str, t.Any]) -> str | None:
+    return node.get("x-component")
 
 
 def _is_object(node: t.Mapping[str, t.Any]) -> bool:
