@@ -87,3 +87,27 @@ def test_a_touched_issue_inside_the_span_is_emitted_once_at_its_new_version(fake
     assert second.returncode == 0, second.last_stderr_line
     assert issue_ids(second, "jira_issues") == [older[0]]
     assert not set(in_span) & set(issue_ids(second, "jira_issues"))
+
+
+def test_fake_bulkfetch_answers_as_the_v3_document_says(fake_cloud) -> None:  # noqa: ANN001
+    from tests.specs.validate import checker
+
+    session = fake_cloud.client()
+    url = f"{fake_cloud.url}/rest/api/3/issue/bulkfetch"
+    ids = [ref.id for ref in fake_cloud.data.issues()[:5]]
+    fake_cloud.control.delete("issue", ids[2])
+    answer = session.post(url, json={"issueIdsOrKeys": [ids[4], ids[0], ids[2], "NOPE-1"], "fields": ["*all"]},
+                          timeout=30)
+    assert answer.status_code == 200, answer.text[:300]
+    body = answer.json()
+    spec = checker("jira")
+    assert not spec.errors(body, "/rest/api/3/issue/bulkfetch", "post")
+    assert not spec.undeclared(body, "/rest/api/3/issue/bulkfetch", "post")
+    assert [issue["id"] for issue in body["issues"]] == [ids[0], ids[4]]  # id order; gone ones left out
+    assert body["issueErrors"] == []
+    only_ids = session.post(url, json={"issueIdsOrKeys": [ids[0]], "fields": ["updated"]}, timeout=30).json()
+    assert set(only_ids["issues"][0]["fields"]) == {"updated"}
+    for bad in ({"issueIdsOrKeys": [str(10_000 + i) for i in range(101)]}, {"issueIdsOrKeys": [ids[0]], "jql": "x"},
+                {"fields": ["*all"]}):
+        refused = session.post(url, json=bad, timeout=30)
+        assert refused.status_code == 400 and refused.json()["errorMessages"], bad

@@ -100,7 +100,7 @@ class JiraDeletes:
         found = sorted({ref.idx for i in ids if (ref := store.issue_ref(i)) is not None})
         api = "3" if "/api/3/" in req.path else "2"
         items = join_json([jira.issue_bytes(i, api, fields) for i in found])
-        return FakeResponse(body=b'{"expand":"schema,names","issues":' + items + b',"issueErrors":[]}')
+        return FakeResponse(body=b'{"issues":' + items + b',"issueErrors":[]}')  # BulkIssueResults: no expand
 
 
 def install(fake: FakeAtlassian) -> None:
