@@ -4,15 +4,20 @@
 2. starts the bundled fake site (tests/fake_atlassian) on 127.0.0.1;
 3. `meltano run --full-refresh tap-atlassian target-duckdb`;
 4. runs the tap once more on its own (`meltano invoke`) to count the records it emits;
-5. prints rows per table and a sample query, and fails unless rows loaded == records emitted.
+5. deletes an issue on the site and runs again a day later (by the state): the deletion lands;
+6. prints rows per table, a sample query and the deleted issue's row, and fails unless rows
+   loaded == records emitted and the deleted issue's row carries `_sdc_deleted_at`.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
 import sys
 import tempfile
 import time
+import typing as t
 from pathlib import Path
 
 from demo.pipeline import ROOT, MeltanoError, count_singer, duckdb_counts, meltano, tap_env
@@ -33,6 +38,14 @@ FROM {SCHEMA}.jira_issues
 GROUP BY ALL
 ORDER BY project, issues DESC
 LIMIT 12
+"""
+
+
+STATE_ID = "dev:tap-atlassian-to-target-duckdb:demo"
+DELETED = f"""
+SELECT id, "_sdc_deleted_at", key, fields IS NULL AS fields_null
+FROM {SCHEMA}.jira_issues
+WHERE id = ?
 """
 
 
@@ -68,6 +81,34 @@ def sample_query(path: Path) -> None:
         table(cur.fetchall(), header)
 
 
+def delete_an_issue(fake: t.Any, env: dict[str, str]) -> str:  # noqa: ANN401
+    """Delete a software issue on the site and run again "a day later" (the last sweep's time
+    moved back 25 hours in Meltano's state, so the id sweep of `delete_sweep_hours` 24 is due)."""
+    issue = next(ref for ref in fake.data.issues() if ref.project_key.startswith("SW"))
+    step(f"deleting issue {issue.key} (id {issue.id}) on the site; a day later the next run reports it")
+    fake.control.delete("issue", issue.id)
+    state = json.loads(meltano(["state", "get", STATE_ID], env))
+    bookmark = state["singer_state"]["bookmarks"]["jira_issues"]
+    swept = dt.datetime.fromisoformat(bookmark["swept_at"].replace("Z", "+00:00"))
+    bookmark["swept_at"] = (swept - dt.timedelta(hours=25)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+    meltano(["state", "set", "--force", STATE_ID, json.dumps(state)], env)
+    meltano(["run", "--state-id-suffix=demo", "tap-atlassian", "target-duckdb"], env)
+    return issue.id
+
+
+def show_deletion(path: Path, issue_id: str) -> bool:
+    """The deleted issue's row: kept, with `_sdc_deleted_at` set and its other columns null."""
+    import duckdb
+
+    step("the deleted issue in DuckDB: a soft delete (README, \"Deletes\")")
+    with duckdb.connect(str(path), read_only=True) as db:
+        cur = db.execute(DELETED, [issue_id])
+        rows = cur.fetchall()
+        print(DELETED.strip().replace("?", f"'{issue_id}'"))
+        table(rows, tuple(d[0] for d in cur.description))
+    return len(rows) == 1 and rows[0][1] is not None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__.split("\n")[0])
     parser.add_argument("--db", type=Path, default=DEFAULT_DB, help=f"the DuckDB file (default {DEFAULT_DB})")
@@ -93,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             meltano(["invoke", "tap-atlassian"], env, stdout=out)
             out.seek(0)
             emitted = count_singer(out)
+        deleted = delete_an_issue(fake, env)
+
+    deletion_shown = show_deletion(db, deleted)
 
     loaded = duckdb_counts(db, SCHEMA)
     step(f"rows per table in {shown(db)} (schema {SCHEMA})")
@@ -111,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
     sample_query(db)
 
     total = sum(loaded.values())
+    if not deletion_shown:
+        bad.append("jira_issues (the deleted issue has no row with _sdc_deleted_at)")
     if bad:
         print(f"\nFAILED: rows loaded differ from records emitted, or an expected table is empty: "
               f"{', '.join(bad)}", file=sys.stderr)

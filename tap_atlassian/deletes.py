@@ -22,7 +22,8 @@ is there now:
 - :class:`ChildIds` (``jira_issue_comments``): the children read for each issue are kept per
   issue (:class:`~tap_atlassian.state_sets.Groups`, about 5 bytes per comment id); when an
   issue is re-read (deleting a comment changes its issue's ``updated``), the ids read before
-  and missing now are tombstones.
+  and missing now are tombstones. The stream sweeps issue ids too: every comment of a
+  deleted issue becomes a tombstone.
 
 Both are written to the state at the end of the stream's run (never mid-run: a STATE
 message after every page carrying a growing id set would cost megabytes of output).
@@ -99,7 +100,7 @@ class IssueSweep:
             LOGGER.info("%s: delete sweep listed %d ids; %d known live ids are gone, %d deleted",
                         self.stream.name, len(swept), len(missing), len(gone))
             for number in gone:
-                yield self.stream.tombstone({self.stream.primary_keys[0]: str(number)})
+                yield from self.stream.deleted_issue(str(number))  # type: ignore[attr-defined]
             self.live = swept.union(kept)
             self.state[SWEPT_KEY] = format_utc(now)
         elif self.full_read and SWEPT_KEY not in self.state:
@@ -162,6 +163,15 @@ class ChildIds:
         gone = [c for c in self.groups.get(parent) if c not in now]
         self.groups.put(parent, now)
         return [self.stream.tombstone({"id": str(c), "issueId": issue_id}, issue_updated) for c in gone]
+
+    def parent_gone(self, issue_id: str) -> list[dict]:
+        """Tombstones of every child of a deleted issue (its group is forgotten)."""
+        parent = as_int(issue_id)
+        if not self.enabled or parent is None:
+            return []
+        gone = self.groups.get(parent)
+        self.groups.put(parent, [])
+        return [self.stream.tombstone({"id": str(c), "issueId": issue_id}) for c in gone]
 
     def finish(self) -> None:
         """Write the per-issue ids to the state (or drop them when deletes are off)."""

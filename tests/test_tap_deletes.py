@@ -180,7 +180,10 @@ def test_deleted_comment_gives_one_tombstone(fake_factory, flavour: str, hours: 
     comment = first.records["jira_issue_comments"][7]
     issue = comment["issueId"]
     siblings = {r["id"] for r in first.records["jira_issue_comments"] if r["issueId"] == issue} - {comment["id"]}
+    deleted_issue = next(r["issueId"] for r in first.records["jira_issue_comments"] if r["issueId"] != issue)
+    orphans = sorted(r["id"] for r in first.records["jira_issue_comments"] if r["issueId"] == deleted_issue)
     fake.control.delete("comment", comment["id"])  # Jira moves the issue's updated
+    fake.control.delete("issue", deleted_issue)  # and its comments with it
     fake.control.touch("issue", issue, at=minutes_ago(3))  # out of the current minute (search lag 0)
     second = run_tap(config, catalog=catalog, state=first.last_state)
     assert second.returncode == 0, second.last_stderr_line
@@ -188,8 +191,10 @@ def test_deleted_comment_gives_one_tombstone(fake_factory, flavour: str, hours: 
     assert live == siblings
     gone = tombstones(second, "jira_issue_comments")
     if hours:
-        assert [(r["id"], r["issueId"]) for r in gone] == [(comment["id"], issue)]
+        assert [(r["id"], r["issueId"]) for r in gone if r["issueId"] == issue] == [(comment["id"], issue)]
         assert gone[0]["issueUpdated"] == second.records["jira_issue_comments"][0]["issueUpdated"]
+        assert sorted(r["id"] for r in gone if r["issueId"] == deleted_issue) == orphans
+        assert len(gone) == 1 + len(orphans)
         assert "children" in second.last_state["bookmarks"]["jira_issue_comments"]
     else:
         assert gone == []

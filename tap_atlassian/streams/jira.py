@@ -244,6 +244,10 @@ class JiraIssuesStream(JiraStream):
         kept = [(i, u) for i, u in late if u is None or bookmark is None or u < bookmark]
         return sorted(kept, key=lambda pair: (pair[1] or bookmark, int(pair[0]["id"])))
 
+    def deleted_issue(self, issue_id: str) -> list[dict]:
+        """The tombstones the sweep reports for a deleted issue: its own."""
+        return [self.tombstone({self.primary_keys[0]: issue_id})]
+
     def track_done(self) -> t.Iterator[dict]:
         """Write the look-back pairs; sweep when due (tombstones); the state changed."""
         self._lookback.save()
@@ -269,6 +273,7 @@ class IssueChildStream(JiraIssuesStream):
     sweeps = False  # the issues' own deletes are jira_issues'
     late_fields = None  # a late issue's children are read like any changed issue's
     tracks_children: t.ClassVar[bool] = False  # True: children read before and gone now are tombstones
+    _known: ChildIds | None = None  # this run's per-issue child ids (with ``tracks_children``)
     child_path: t.ClassVar[str]  # formatted with ``api`` and ``issue`` (the issue id)
     child_paginator: t.ClassVar[type[Paginator]]
     child_params: t.ClassVar[dict[str, t.Any]] = {}
@@ -289,7 +294,7 @@ class IssueChildStream(JiraIssuesStream):
         """
         window = self.window(context)
         search = JqlSearch(self.client, self.jql_clauses(), window, self.search_fields, self.settings.page_size)
-        known = ChildIds(self, self.get_context_state(context)) if self.tracks_children else None
+        known = self._known = ChildIds(self, self.get_context_state(context)) if self.tracks_children else None
         for (issue, updated), children in self.read_all(self.track(context, window, search)):
             issue_id = str(issue["id"])
             if isinstance(children, AccessError):
@@ -301,9 +306,13 @@ class IssueChildStream(JiraIssuesStream):
                 yield record
             if known is not None:
                 yield from known.reread(issue_id, children, format_utc(updated))
+        yield from self.track_done()
         if known is not None:
             known.finish()
-        yield from self.track_done()
+
+    def deleted_issue(self, issue_id: str) -> list[dict]:
+        """A deleted issue's children, as tombstones (with ``tracks_children``)."""
+        return self._known.parent_gone(issue_id) if self._known is not None else []
 
     def read_all(self, hits: t.Iterable[Hit]) -> t.Iterator[tuple[Hit, list[dict] | AccessError]]:
         """Each hit with its children, in the search's order, read concurrently."""
@@ -343,6 +352,7 @@ class JiraIssueCommentsStream(IssueChildStream):
 
     name = "jira_issue_comments"
     tracks_children = True
+    sweeps = True  # a deleted issue's comments are tombstones too
     search_fields = "updated,comment"
     embedded_in = ("comment", "comments")
     child_path = "/rest/api/{api}/issue/{issue}/comment"
