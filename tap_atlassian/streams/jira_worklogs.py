@@ -19,14 +19,13 @@ Two ways to find what changed, Cloud (REST v3) and Server/DC (REST v2, Jira 7+) 
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import typing as t
 from urllib.parse import parse_qsl, urlsplit
 
-import requests
-
-from tap_atlassian.errors import AccessError, ApiError, RetryableError
+from tap_atlassian.errors import AccessError
 from tap_atlassian.pagination import StartAtPaginator
 from tap_atlassian.schemas import schema
 from tap_atlassian.streams.jira import JiraIssuesStream, JqlSearch
@@ -107,6 +106,17 @@ class IssueWorklogIds:
         return ",".join(out)
 
 
+@dataclasses.dataclass
+class FeedPage:
+    """One page of a worklog change feed: its new ``(time, id)`` changes, oldest first; its
+    ``until``; where the next read starts; the millisecond it is stuck on, if any."""
+
+    changes: list[tuple[int, int]]
+    until: int
+    resume: int
+    stuck: int | None = None
+
+
 def _int(value: t.Any) -> int | None:  # noqa: ANN401
     text = str(value)
     return int(text) if text.isdigit() else None
@@ -144,94 +154,87 @@ class JiraIssueWorklogsStream(JiraIssuesStream):
     def _feed(self, context: dict | None) -> t.Iterator[dict]:
         state = self.get_context_state(context)
         since = _ms(self.get_starting_timestamp(context)) or 0
-        yield from self._updated(since)
+        self._emitted: set[int] = set()
+        self._issues_at: dict[int, set[str]] = {}  # change time -> issues of the worklogs listed then
+        for page in self._pages("updated", since):
+            yield from self._list(page)
+            if page.stuck is not None:
+                yield from self._stuck(page.stuck)
+            self._issues_at = {at: ids for at, ids in self._issues_at.items() if at >= page.resume - 1}
         deleted_since = state.get(STATE_DELETED_SINCE)
-        deleted_since = deleted_since if isinstance(deleted_since, int) else since
-        for wid, _at, resume in self._changes("deleted", deleted_since):
-            if wid is None:
-                state[STATE_DELETED_SINCE] = resume
-            else:
+        for page in self._pages("deleted", deleted_since if isinstance(deleted_since, int) else since):
+            for _at, wid in page.changes:
                 yield self.tombstone({"id": str(wid)})
+            state[STATE_DELETED_SINCE] = page.resume
 
-    def _updated(self, since: int) -> t.Iterator[dict]:
-        """Worklogs changed at or after ``since`` (ms), oldest change first, each version once."""
-        page: list[tuple[int, int]] = []
-        page_until = since
-        for wid, at, until in self._changes("updated", since):
-            if wid is not None:
-                page.append((at, wid))
-                page_until = until
-                if len(page) < LIST_LIMIT:
-                    continue
-            yield from self._list(sorted(page), page_until)
-            page = []
-        yield from self._list(sorted(page), page_until)
-
-    def _changes(self, kind: str, since: int) -> t.Iterator[tuple[int | None, int, int]]:
-        """``(worklog id, change time, its page's until)`` of one feed, each (id, time) once, and
-        after each page ``(None, until, resume)``: where the next read starts (past ``until``
-        after the last page, whose changes were all listed).
+    def _pages(self, kind: str, since: int) -> t.Iterator[FeedPage]:
+        """The pages of ``/worklog/{kind}`` from ``since`` (ms), each ``(id, time)`` change once.
 
         A full page whose changes all fall on the millisecond it was asked from cannot be paged
-        past (asked again, it is the same page): the feed moves on one millisecond with a
-        warning naming what may be missed, instead of asking forever."""
+        past (asked again, it is the same page): it is handed back with ``stuck`` set, and the
+        feed moves on one millisecond instead of asking forever."""
         path = f"/rest/api/{self.api}/worklog/{kind}"
         seen: set[tuple[int, int]] = set()
         while True:
             body, _ = self.client.get(path, {"since": since})
-            fresh = 0
+            changes = []
             for change in body.get("values") or []:
                 wid, at = _int(change.get("worklogId")), change.get("updatedTime")
-                if wid is None or not isinstance(at, int) or (wid, at) in seen:
-                    continue
-                seen.add((wid, at))
-                fresh += 1
-                yield wid, at, int(body.get("until") or at)
+                if wid is not None and isinstance(at, int) and (wid, at) not in seen:
+                    seen.add((wid, at))
+                    changes.append((at, wid))
             until = max(body.get("until") if isinstance(body.get("until"), int) else since, since)
             if body.get("lastPage", True):
-                yield None, until, until + 1 if body.get("values") else since
+                yield FeedPage(sorted(changes), until, until + 1 if body.get("values") else since)
                 return
             query = dict(parse_qsl(urlsplit(body.get("nextPage") or "").query))
             following = int(query["since"]) if query.get("since", "").isdigit() else until
-            yield None, until, max(following, since)
-            if following <= since and not fresh:
-                LOGGER.warning("%s: more than a page of worklogs changed at %s (%s feed): /worklog/%s cannot "
-                               "page within one millisecond, so the rest of them may be missed; moving on "
-                               "(project_keys reads worklogs per issue instead)", self.name,
-                               format_utc(dt.datetime.fromtimestamp(since / 1000, dt.timezone.utc)), kind, kind)
-                following = since + 1
-            since = max(following, since)
+            stuck = since if following <= since and not changes else None
+            following = since + 1 if stuck is not None else max(following, since)
+            yield FeedPage(sorted(changes), until, following, stuck)
+            since = following
             seen = {(w, a) for w, a in seen if a >= since}
 
-    def _list(self, changes: list[tuple[int, int]], until: int) -> t.Iterator[dict]:
-        """``POST /worklog/list`` for one page of changes, emitted in the feed's order. A worklog
-        changed again since the feed listed it (newer than the page) is left for the feed to
-        list again at its new time, so records stay in ``updated`` order."""
-        if not changes:
-            return
-        body = self._post(f"/rest/api/{self.api}/worklog/list", {"ids": [wid for _, wid in changes]})
-        found = {str(w.get("id")): w for w in body or [] if isinstance(w, dict)}
-        for _at, wid in changes:
-            worklog = found.pop(str(wid), None)
-            if worklog is None:
-                continue  # deleted meanwhile, or not visible to this user
-            updated = parse_time(worklog.get("updated"))
-            if updated is not None and _ms(updated) > until:  # type: ignore[operator]
-                continue
-            yield self._record(worklog, updated)
+    def _list(self, page: FeedPage) -> t.Iterator[dict]:
+        """``POST /worklog/list`` (1,000 ids a call) for one page's changes, emitted in the feed's
+        order. A worklog changed again since the feed listed it (newer than the page) is left for
+        the feed to list again at its new time, so records stay in ``updated`` order."""
+        for start in range(0, len(page.changes), LIST_LIMIT):
+            chunk = page.changes[start:start + LIST_LIMIT]
+            body, _ = self.client.post(f"/rest/api/{self.api}/worklog/list", {"ids": [wid for _, wid in chunk]})
+            found = {str(w.get("id")): w for w in body or [] if isinstance(w, dict)}
+            for at, wid in chunk:
+                worklog = found.pop(str(wid), None)
+                if worklog is None:
+                    continue  # deleted meanwhile, or not visible to this user
+                updated = parse_time(worklog.get("updated"))
+                if updated is not None and t.cast(int, _ms(updated)) > page.until:
+                    continue
+                self._issues_at.setdefault(at, set()).add(str(self._record(worklog, updated).get("issueId")))
+                self._emitted.add(wid)
+                yield worklog
 
-    def _post(self, path: str, body: dict) -> t.Any:  # noqa: ANN401
-        """POST a JSON body with the client's session, retries and error rules."""
-        client = self.client
-        client.auth.prepare(client.session)
-        request = requests.Request("POST", client.url(path), json=body,
-                                   headers={"Content-Type": "application/json"})
-        try:
-            response = client._send_with_retries(request)  # noqa: SLF001 (ApiClient has no POST yet)
-        except RetryableError as exc:
-            msg = f"{exc} (gave up after {self.settings.max_retries + 1} tries)"
-            raise ApiError(msg) from None
-        return client._parse(response)  # noqa: SLF001
+    def _stuck(self, at: int) -> t.Iterator[dict]:
+        """More than a page of worklogs changed at one millisecond (a bulk import): the feed cannot
+        list them all. The issues of the ones it listed are read whole (``/issue/{id}/worklog``),
+        which finds the rest when the import hit those issues; a WARNING says what may be missed."""
+        issues = sorted(self._issues_at.get(at, ()))
+        extra = 0
+        for issue_id, logs in zip(issues, self.client.map(self._issue_worklogs, issues)):
+            if isinstance(logs, AccessError):
+                continue
+            for worklog in logs:
+                wid, updated = _int(worklog.get("id")), parse_time(worklog.get("updated"))
+                if wid is not None and wid not in self._emitted and _ms(updated) == at:
+                    worklog["issueId"] = issue_id
+                    self._emitted.add(wid)
+                    extra += 1
+                    yield self._record(worklog, updated)
+        LOGGER.warning("%s: more than a page of worklogs changed at %s: /worklog/updated cannot page within "
+                       "one millisecond; %d more were read from their issues (%s), worklogs of that "
+                       "millisecond on other issues may be missed (project_keys reads worklogs per issue)",
+                       self.name, format_utc(dt.datetime.fromtimestamp(at / 1000, dt.timezone.utc)), extra,
+                       ", ".join(issues) or "none")
 
     def _record(self, worklog: dict, updated: dt.datetime | None) -> dict:
         """The worklog with ``issueId`` (from its ``self`` link if absent) and ``updated`` in UTC."""
@@ -290,8 +293,12 @@ class JiraIssueWorklogsStream(JiraIssuesStream):
         logs = embedded.get("worklogs")
         if isinstance(logs, list) and int(embedded.get("total") or 0) <= len(logs):
             return logs
+        return self._issue_worklogs(str(issue["id"]))
+
+    def _issue_worklogs(self, issue_id: str) -> list[dict] | AccessError:
+        """Every worklog of one issue (``/issue/{id}/worklog``, paged), or the 403/404 refusing them."""
         try:
-            return list(self.paginate(f"/rest/api/{self.api}/issue/{issue['id']}/worklog", WorklogsPaginator))
+            return list(self.paginate(f"/rest/api/{self.api}/issue/{issue_id}/worklog", WorklogsPaginator))
         except AccessError as exc:
             return exc
 
