@@ -77,6 +77,7 @@ DEFAULT_SCOPES = (
     "read:confluence-content.summary", "search:confluence", "read:confluence-user",
     "read:space:confluence", "read:page:confluence", "offline_access",
     "read:board-scope:jira-software", "read:project:jira", "read:sprint:jira-software",  # agile streams
+    "read:comment:confluence", "read:attachment:confluence", "read:confluence-groups",  # Confluence second set
     "read:organization:jira-service-management", "read:servicedesk.customer:jira-service-management",  # JSM
 )
 # Stream -> scopes it needs: each inner tuple is satisfied by any one of its scopes.
@@ -86,6 +87,10 @@ STREAM_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {
                          ("read:confluence-content.all", "read:page:confluence")),
     "confluence_blogposts": (("search:confluence", "read:content-details:confluence"),
                              ("read:confluence-content.all", "read:page:confluence")),
+    "confluence_comments": (("search:confluence", "read:content-details:confluence"), ("read:confluence-content.all", "read:comment:confluence")),
+    "confluence_attachments": (("search:confluence", "read:content-details:confluence"), ("read:confluence-content.all", "read:attachment:confluence")),
+    "confluence_page_versions": (("search:confluence", "read:content-details:confluence"), ("read:confluence-content.all", "read:page:confluence")),
+    **dict.fromkeys(("confluence_groups", "confluence_group_members"), (("read:confluence-groups", "read:group:confluence"),)),
     "jira_fields": (("read:jira-work",),),
     "jira_issues": (("read:jira-work",),),
     "jira_issue_comments": (("read:jira-work",),),

@@ -28,6 +28,7 @@ from tap_atlassian.client import Repeat
 from tap_atlassian.errors import AccessError
 from tap_atlassian.pagination import CursorLinkPaginator, StartLimitLinkPaginator, keyset_pages
 from tap_atlassian.streams.base import AtlassianStream
+from tap_atlassian.streams.confluence_deletes import ContentSweep
 from tap_atlassian.streams.jira import quote_list
 from tap_atlassian.windows import Window, format_utc, parse_time
 
@@ -37,6 +38,18 @@ if t.TYPE_CHECKING:
 LOGGER = logging.getLogger("tap-atlassian")
 V1_BODY_SEARCH_CAP = 50  # CQL search with body expansion (DC KB)
 V1_BODY_CONTENT_CAP = 100
+
+
+def chunks(items: t.Iterable[dict], size: int) -> t.Iterator[list[dict]]:
+    """Lists of up to ``size`` items, in order (per-record reads go through ``ApiClient.map`` a batch at a time)."""
+    batch: list[dict] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def confluence_zone(client: ApiClient) -> dt.tzinfo | None:
@@ -116,17 +129,64 @@ class ConfluenceContentStream(ConfluenceStream):
         value = (bookmarks.get(self.name) or {}).get("replication_key_value")
         return value or self.config.get("start_date")
 
+    id_prefix: t.ClassVar[str] = ""  # attachments: ``att``
+
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        """Full or incremental, Cloud or Server."""
+        """Full or incremental, Cloud or Server; then the delete sweep (tombstones, restores)."""
         start = self.get_starting_timestamp(context) if self._incremental_start() else None
+        sweep = ContentSweep(self)
         if start is None:
-            pages = self._cloud_full() if self.is_cloud else self._server_full()
-            for page in pages:
-                page["last_modified"] = format_utc(page_time(page))
-                yield page
-            return
-        window = Window.build(start, self.settings.search_lag_minutes, confluence_zone(self.client))
-        yield from self._cloud_changed(window) if self.is_cloud else self._server_changed(window)
+            records = self._cloud_full() if self.is_cloud else self._server_full()
+        else:
+            window = Window.build(start, self.settings.search_lag_minutes, confluence_zone(self.client))
+            records = self._cloud_changed(window) if self.is_cloud else self._server_changed(window)
+        for batch in chunks(records, self.settings.page_size):
+            for record in self.finish(batch):
+                sweep.saw(record.get("id"))
+                yield record
+        yield from sweep.run(start, full=start is None)
+
+    def time_of(self, record: t.Mapping[str, t.Any]) -> dt.datetime | None:
+        """The record's replication time (the current version's)."""
+        return page_time(record)
+
+    def finish(self, batch: list[dict]) -> list[dict]:
+        """``last_modified`` and the ``labels`` (names and ids) of a batch of pages or blog posts:
+        Cloud v2 ``/{collection}/{id}/labels`` per record (``ApiClient.map``), Server/DC the
+        ``metadata.labels`` expansion (paged on when a record has more labels than it holds)."""
+        reader = self._v2_labels if self.is_cloud else self._v1_labels
+        for record, labels in zip(batch, self.client.map(reader, batch)):
+            record.pop("metadata", None)  # Server: held the labels, which the record now carries
+            record["last_modified"] = format_utc(page_time(record))
+            record["labels"] = labels
+        return batch
+
+    def _v2_labels(self, record: dict) -> list[dict]:
+        """https://developer.atlassian.com/cloud/confluence/rest/v2/api-group-label/#api-pages-id-labels-get"""
+        try:
+            return list(self.paginate(f"/api/v2/{self.collection}/{record['id']}/labels",
+                                      CursorLinkPaginator, {}, 250))
+        except AccessError as exc:  # gone since it was listed: no labels to read
+            LOGGER.warning("%s: labels of %s not read: %s", self.name, record.get("id"), exc)
+            return []
+
+    def _v1_labels(self, record: dict) -> list[dict]:
+        """``metadata.labels`` of v1 content, then ``/rest/api/content/{id}/label`` for the rest."""
+        held = ((record.get("metadata") or {}).get("labels")) or {}
+        labels = list(held.get("results") or [])
+        if held.get("size", 0) >= held.get("limit", 0) > 0:
+            params = {"start": len(labels)}
+            labels += list(self.paginate(f"/rest/api/content/{record['id']}/label", StartLimitLinkPaginator,
+                                         params, 200))
+        return labels
+
+    def fetch_one(self, ident: str) -> dict | None:
+        """One page or blog post by id (the delete sweep's check); raises ``AccessError`` on 404."""
+        if self.is_cloud:
+            body, _ = self.client.get(f"/api/v2/{self.collection}/{ident}", {"body-format": "storage"})
+        else:
+            body, _ = self.client.get(f"/rest/api/content/{ident}", {"expand": self.v1_expand})
+        return body if isinstance(body, dict) else None
 
     def _cql(self, window: Window, lower: dt.datetime | None) -> str:
         parts = [f"type = {self.content_type}"]
@@ -160,11 +220,10 @@ class ConfluenceContentStream(ConfluenceStream):
                 LOGGER.warning("%s: space %s skipped: %s", self.name, key, exc)
 
     def _emit(self, pages: list[dict], window: Window) -> t.Iterator[dict]:
-        timed = [(page_time(p), p) for p in pages]
+        timed = [(self.time_of(p), p) for p in pages]
         timed = [(when, p) for when, p in timed if window.admits(when)]
         timed.sort(key=lambda pair: pair[0] or dt.datetime.min.replace(tzinfo=dt.timezone.utc))
-        for when, page in timed:
-            page["last_modified"] = format_utc(when)
+        for _, page in timed:
             yield page
 
     def _cloud_changed(self, window: Window) -> t.Iterator[dict]:
@@ -191,7 +250,7 @@ class ConfluenceContentStream(ConfluenceStream):
             results = body.get("results") or []
             return results, not (body.get("_links") or {}).get("next")
 
-        for hits in keyset_pages(fetch, page_time, window.query_lower, keyset=window.tz is not None):
+        for hits in keyset_pages(fetch, self.time_of, window.query_lower, keyset=window.tz is not None):
             yield from self._emit(hits, window)
 
 
@@ -201,7 +260,7 @@ class ConfluencePagesStream(ConfluenceContentStream):
     name = "confluence_pages"
     content_type = "page"
     collection = "pages"
-    v1_expand = "body.storage,version,space,history,ancestors"
+    v1_expand = "body.storage,version,space,history,ancestors,metadata.labels"
 
 
 class ConfluenceBlogPostsStream(ConfluenceContentStream):
@@ -210,7 +269,7 @@ class ConfluenceBlogPostsStream(ConfluenceContentStream):
     name = "confluence_blogposts"
     content_type = "blogpost"
     collection = "blogposts"
-    v1_expand = "body.storage,version,space,history"
+    v1_expand = "body.storage,version,space,history,metadata.labels"
 
 
 STREAMS = (ConfluenceSpacesStream, ConfluencePagesStream, ConfluenceBlogPostsStream)
