@@ -201,8 +201,8 @@ def test_request_gone_between_search_and_read_is_a_warning(fake_factory) -> None
     config, catalog = config_for(fake, ["jsm_request_comments", "jsm_request_sla"])
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.last_stderr_line
-    assert f"jsm_request_comments: request {gone.key} skipped" in run.stderr
-    assert f"jsm_request_sla: request {gone.key} skipped" in run.stderr
+    assert f"jsm_request_comments: issue {gone.key} skipped" in run.stderr
+    assert f"jsm_request_sla: issue {gone.key} skipped" in run.stderr
     fake.control.clear_faults()
     others = [r.id for r in requests_of(fake) if r.id != gone.id]
     assert {key_of("jsm_request_sla", r) for r in run.records["jsm_request_sla"]} == set(

@@ -273,6 +273,8 @@ class IssueChildStream(JiraIssuesStream):
     sweeps = False  # the issues' own deletes are jira_issues'
     late_fields = None  # a late issue's children are read like any changed issue's
     tracks_children: t.ClassVar[bool] = False  # True: children read before and gone now are tombstones
+    # True: the bookmark passes an issue read without children too (streams where most have none)
+    passes_empty_issues: t.ClassVar[bool] = False
     _known: ChildIds | None = None  # this run's per-issue child ids (with ``tracks_children``)
     child_path: t.ClassVar[str]  # formatted with ``api`` and ``issue`` (the issue id)
     child_paginator: t.ClassVar[type[Paginator]]
@@ -304,6 +306,8 @@ class IssueChildStream(JiraIssuesStream):
                 record["issueId"] = issue_id
                 record["issueUpdated"] = format_utc(updated)
                 yield record
+            if not children and self.passes_empty_issues and updated is not None:
+                self._increment_stream_state({self.replication_key: format_utc(updated)}, context=context)
             if known is not None:
                 yield from known.reread(issue_id, children, format_utc(updated))
         yield from self.track_done()

@@ -21,7 +21,9 @@ all paged ``start``/``limit``/``isLastPage``. Each record carries ``issueId`` an
 changed since the bookmark (a comment added, edited or deleted, a participant added, an
 approval answered or a transition recalculating an SLA moves the issue's ``updated``). An SLA
 breached only by the passing of time does not move it: such a metric is read again the next
-time its request changes.
+time its request changes. The search, the look-back span, the concurrent reads and the
+tombstones of deleted comments are :class:`~tap_atlassian.streams.jira.IssueChildStream`'s;
+the bookmark passes requests read without records (most have no feedback, many no approval).
 """
 
 from __future__ import annotations
@@ -31,82 +33,43 @@ import typing as t
 
 from tap_atlassian.errors import AccessError
 from tap_atlassian.pagination import IsLastPagePaginator
-from tap_atlassian.streams.jira import IssueChildStream, JqlSearch
+from tap_atlassian.streams.jira import IssueChildStream
 from tap_atlassian.streams.jsm import JSM, RequestsStream
-from tap_atlassian.windows import format_utc
-
-if t.TYPE_CHECKING:
-    import datetime as dt
 
 LOGGER = logging.getLogger("tap-atlassian")
-Found = tuple[dict, "dt.datetime | None", "list[dict] | AccessError"]
 
 
 class RequestChildStream(IssueChildStream):
-    """Records read per changed request through :meth:`ApiClient.map` (one resource per request)."""
+    """One resource below ``/rest/servicedeskapi/request/{issueId}/`` per changed request."""
 
     requires = "servicedesk"
+    passes_empty_issues = True
     child: t.ClassVar[str]  # the resource below /request/{issueId}/
     child_params: t.ClassVar[dict[str, t.Any]] = {}
 
     jql_clauses = RequestsStream.jql_clauses
 
-    def read(self, issue_id: str) -> list[dict]:
-        """One request's records (runs on a worker thread: reads only)."""
+    def children(self, issue_id: str) -> list[dict]:
+        """One request's records (read on a worker thread: it only requests)."""
         path = f"{JSM}/request/{issue_id}/{self.child}"
         return list(self.paginate(path, IsLastPagePaginator, self.child_params))
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        """Each changed request's records, oldest request first; a request gone or hidden is a warning."""
-        clauses = self.jql_clauses()
-        if not clauses:
+        """Nothing to search when the site has no service desk (or none in ``project_keys``)."""
+        if not self.jql_clauses():
             LOGGER.info("%s: no service desks; nothing to read", self.name)
             return
-        search = JqlSearch(self.client, clauses, self.window(context), "updated", self.settings.page_size)
-
-        def fetch(found: tuple[dict, dt.datetime | None]) -> Found:
-            issue, updated = found
-            try:
-                return issue, updated, self.read(str(issue["id"]))
-            except AccessError as exc:
-                return issue, updated, exc
-
-        for issue, updated, records in self.client.map(fetch, search):
-            issue_id = str(issue["id"])
-            if isinstance(records, AccessError):
-                LOGGER.warning("%s: request %s skipped: %s", self.name, issue.get("key") or issue_id, records)
-                continue
-            if not records and updated is not None:
-                # A request without records (most have no feedback, many no approval) was read
-                # all the same: the bookmark passes it, else every run would read again every
-                # request changed since the last one that had a record.
-                self._increment_stream_state({self.replication_key: format_utc(updated)}, context=context)
-            yield from self.emit(issue_id, format_utc(updated), records, context)
-
-    def emit(self, issue_id: str, issue_updated: str | None, records: list[dict],
-             context: dict | None) -> t.Iterator[dict]:  # noqa: ARG002
-        """The request's records with their parent's id and time."""
-        for record in records:
-            record["issueId"] = issue_id
-            record["issueUpdated"] = issue_updated
-            yield record
+        yield from super().get_records(context)
 
 
 class RequestCommentsStream(RequestChildStream):
-    """Public and internal comments (``public`` kept); comments gone from a re-read request
-    become tombstones (see :class:`SeenIds`)."""
+    """Public and internal comments (``public`` kept); comments read before and gone from a
+    re-read request become tombstones (:class:`~tap_atlassian.deletes.ChildIds`)."""
 
     name = "jsm_request_comments"
     child = "comment"
     child_params: t.ClassVar[dict[str, t.Any]] = {"public": True, "internal": True}
-
-    def emit(self, issue_id: str, issue_updated: str | None, records: list[dict],
-             context: dict | None) -> t.Iterator[dict]:
-        """Tombstones for the comments read before and gone now, then the live ones."""
-        seen = SeenIds(self.get_context_state(context), "seen_comment_ids")
-        for gone in seen.replace(issue_id, [str(r["id"]) for r in records]):
-            yield {**self.tombstone({"id": gone}, issue_updated), "issueId": issue_id}
-        yield from super().emit(issue_id, issue_updated, records, context)
+    tracks_children = True
 
 
 class RequestSlaStream(RequestChildStream):
@@ -124,9 +87,9 @@ class RequestParticipantsStream(RequestChildStream):
     primary_keys = ("issueId", "accountId")
     child = "participant"
 
-    def read(self, issue_id: str) -> list[dict]:
+    def children(self, issue_id: str) -> list[dict]:
         """Participants, each with an ``accountId``."""
-        return [with_account_id(user) for user in super().read(issue_id)]
+        return [with_account_id(user) for user in super().children(issue_id)]
 
 
 class RequestApprovalsStream(RequestChildStream):
@@ -143,7 +106,7 @@ class RequestFeedbackStream(RequestChildStream):
     primary_keys = ("issueId",)
     child = "feedback"
 
-    def read(self, issue_id: str) -> list[dict]:
+    def children(self, issue_id: str) -> list[dict]:
         """The one feedback object, or nothing (404: the customer gave none)."""
         try:
             body, _ = self.client.get(f"{JSM}/request/{issue_id}/feedback")
@@ -167,63 +130,6 @@ def with_account_id(user: dict) -> dict:
     if not user.get("accountId") and user.get("key"):
         user["accountId"] = user["key"]
     return user
-
-
-class SeenIds:
-    """The child ids each request had when it was last read, kept in the stream's state.
-
-    Compact: one entry per request that has children, ``{issueId: "<ids>"}`` where numeric
-    ids are sorted and written as base-36 differences joined by ``.`` (five comments of
-    a request take about 20 characters); other ids are kept as they are, joined by ``,``.
-    """
-
-    def __init__(self, state: dict, key: str) -> None:
-        """The ledger under ``state[key]`` (created on first use)."""
-        self.ids: dict[str, str] = state.setdefault(key, {})
-
-    def replace(self, parent: str, ids: list[str]) -> list[str]:
-        """Remember ``ids`` for ``parent``; return the ids it had before that are gone now."""
-        before = decode(self.ids.get(parent, ""))
-        if ids:
-            self.ids[parent] = encode(ids)
-        else:
-            self.ids.pop(parent, None)
-        now = set(ids)
-        return [i for i in before if i not in now]
-
-
-def encode(ids: list[str]) -> str:
-    """Sorted numeric ids as base-36 deltas (``"a.1.2s"``); anything else comma-joined."""
-    if not all(i.isdigit() for i in ids):
-        return "," + ",".join(ids)
-    out, last = [], 0
-    for n in sorted(int(i) for i in ids):
-        out.append(_b36(n - last))
-        last = n
-    return ".".join(out)
-
-
-def decode(text: str) -> list[str]:
-    """The ids :func:`encode` wrote."""
-    if not text:
-        return []
-    if text.startswith(","):
-        return text[1:].split(",")
-    out, total = [], 0
-    for part in text.split("."):
-        total += int(part, 36)
-        out.append(str(total))
-    return out
-
-
-def _b36(n: int) -> str:
-    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
-    out = ""
-    while True:
-        n, r = divmod(n, 36)
-        out = digits[r] + out
-        if not n:
-            return out
 
 
 STREAMS = (RequestCommentsStream, RequestSlaStream, RequestParticipantsStream, RequestApprovalsStream,
