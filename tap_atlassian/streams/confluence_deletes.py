@@ -5,13 +5,16 @@ What each deployment lets a reader see (Atlassian's documentation):
 
 - Cloud: CQL search (``/wiki/rest/api/content/search``) and the v2 listings show current
   content only; v2 reads of one object (``/api/v2/pages/{id}``, ``/blogposts/{id}``,
-  ``/footer-comments/{id}``, ``/inline-comments/{id}``, ``/attachments/{id}``) answer 404 for
-  purged content and either 404 or the object with ``status`` ``trashed`` / ``deleted`` for
-  content in the trash (https://developer.atlassian.com/cloud/confluence/rest/v2/api-group-page/#api-pages-id-get).
-  Comments have no trash: their deletion is permanent.
-- Server / Data Center: CQL (``/rest/api/content/search``) shows current content; ``GET
-  /rest/api/content/{id}`` answers 404 for trashed (unless ``status=trashed`` is asked) and purged
-  content (https://developer.atlassian.com/server/confluence/rest/v1000/api-group-content-resource/).
+  ``/footer-comments/{id}``, ``/inline-comments/{id}``, ``/attachments/{id}``) look in
+  ``status [current, archived]`` unless told otherwise, so trashed and purged content answers
+  404 (https://developer.atlassian.com/cloud/confluence/rest/v2/api-group-page/#api-pages-id-get;
+  the 404 body is quoted in https://jira.atlassian.com/browse/CONFCLOUD-77296); an answer
+  with ``status`` ``trashed`` / ``deleted`` counts as gone too. Comments have no trash: their
+  deletion is permanent.
+- Server / Data Center: CQL (``/rest/api/content/search``) shows current content and has no
+  status field for the trash (https://jira.atlassian.com/browse/CONFSERVER-61075); ``GET
+  /rest/api/content/{id}`` answers 404 for trashed and purged content
+  (https://developer.atlassian.com/server/confluence/rest/v1000/api-group-content-resource/).
 
 No deployment has a feed of deletions a non-admin can read, and a trashed page keeps its
 last-modified time, so the method is a sweep, like the issue-id sweep of Jira: at most every
