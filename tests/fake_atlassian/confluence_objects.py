@@ -168,7 +168,18 @@ class PageBuilder:
                                         "_links": {"self": f"{s.confluence_url}/rest/api/content/{pid}/label"}}}
         else:
             expandable["metadata"] = ""
-        expandable.update(children=f"/rest/api/content/{pid}/child", ancestors="", container=f"/rest/api/space/{sp['key']}",
+        if "ancestors" in expand:  # root first, as Confluence lists them ([] for a top-level page)
+            chain, parent = [], s.page_parent_idx(idx) if self.is_page(idx) else None
+            while parent is not None:
+                chain.append(parent)
+                parent = s.page_parent_idx(parent)
+            d["ancestors"] = [{"id": s.page_id(a), "type": "page", "status": "current", "title": self.title(a),
+                               "_links": {"self": f"{s.confluence_url}/rest/api/content/{s.page_id(a)}"},
+                               "_expandable": {"space": f"/rest/api/space/{sp['key']}", "version": ""}}
+                              for a in reversed(chain)]
+        else:
+            expandable["ancestors"] = ""
+        expandable.update(children=f"/rest/api/content/{pid}/child", container=f"/rest/api/space/{sp['key']}",
                           descendants=f"/rest/api/content/{pid}/descendant",
                           restrictions=f"/rest/api/content/{pid}/restriction/byOperation")
         d["extensions"] = {"position": idx % 1000}
