@@ -151,3 +151,21 @@ def test_second_run_reads_only_what_changed(fake_factory, flavour: str) -> None:
     assert third.returncode == 0, third.last_stderr_line
     assert not third.records.get("confluence_page_versions"), "versions are never read twice"
     assert set(r["id"] for r in third.records.get("confluence_comments", [])) <= {comment.ident, new_comment}
+
+
+def test_server_labels_beyond_the_expansion(fake_factory) -> None:  # noqa: ANN001
+    """A Server/DC expansion holds a page of labels only: the rest come from /content/{id}/label."""
+    fake = fake_factory(flavour="server", seed=7, size="small")
+    fake.confluence.pb.labels_expand_limit = 1
+    config = fake_config(fake, products=["confluence"], page_size=10)
+    run = run_tap(config, catalog=select(discover(config), CONTENT))
+    assert run.returncode == 0, run.last_stderr_line
+    x = fake.confluence_extra
+    many = 0
+    for stream in CONTENT:
+        for record in run.records[stream]:
+            want = x.data.labels(fake.data.page_ref(record["id"], None).idx)
+            assert [lb["name"] for lb in record["labels"]] == [lb["name"] for lb in want]
+            many += len(want) > 1
+    assert many, "some page has more labels than the expansion holds"
+    assert fake.log.find("/label")

@@ -8,7 +8,8 @@ Cloud (`/wiki`), v2 (cursor paging as `/pages`): `/api/v2/footer-comments`, `/in
 `/pages/{id}/labels`, `/blogposts/{id}/labels`; v1 `/rest/api/group` and
 `/rest/api/group/{groupId}/membersByGroupId` (start/limit).
 Server/DC, v1 (start/limit): `/rest/experimental/content/{id}/version` (newest first),
-`/rest/api/group`, `/rest/api/group/{groupName}/member`; labels as `metadata.labels` expansion.
+`/rest/api/group`, `/rest/api/group/{groupName}/member`; labels as `metadata.labels` expansion
+(at most `fake.confluence.pb.labels_expand_limit`, default 200) and `/rest/api/content/{id}/label`.
 Both: CQL `type = comment` / `type = attachment` on `/rest/api/content/search` (the core route
 answers pages and blog posts), `/rest/api/content/{id}` for a comment or attachment.
 """
@@ -313,6 +314,15 @@ class ConfluenceExtra:
         return self.c.offset_page(req, f"/rest/experimental/content/{ref.id}/version", numbers, 25, 200, {},
                                   render=render)
 
+    def v1_labels(self, req: FakeRequest) -> FakeResponse:
+        """`/rest/api/content/{id}/label` (start/limit, default 200): a page's or blog post's labels."""
+        ref = self.store.page_ref(req.params["id"], None)
+        if ref is None:
+            raise v1_error(404, f"No content found with id : ContentId{{id={req.params['id']}}}")
+        labels = [{"prefix": x["prefix"], "name": x["name"], "id": x["id"], "label": x["name"]}
+                  for x in self.data.labels(ref.idx)]
+        return self.c.offset_page(req, f"/rest/api/content/{ref.id}/label", labels, 200, 200, {})
+
     def v1_groups(self, req: FakeRequest) -> FakeResponse:
         def render(g: dict) -> dict:
             d = {"type": "group", "name": g["name"]}
@@ -355,6 +365,7 @@ def install(fake: FakeAtlassian) -> None:
     add("/rest/api/content/search", x.search)
     add(r"/rest/api/content/(?P<id>(att)?\d+)", x.v1_content)
     add("/rest/api/group", x.v1_groups)
+    add(r"/rest/api/content/(?P<id>\d+)/label", x.v1_labels)
     if fake.flavour == "cloud":
         add("/api/v2/footer-comments", x.v2_comments)
         add("/api/v2/inline-comments", x.v2_comments)

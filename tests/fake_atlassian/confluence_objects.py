@@ -18,6 +18,7 @@ class PageBuilder:
         self.store = store
         self.cloud = cloud
         self.labels_of: Callable[[int], list[dict]] | None = None  # set by confluence_extra
+        self.labels_expand_limit = 200  # labels held by a `metadata.labels` expansion (then: /label)
 
     def title(self, idx: int) -> str:
         s = self.store
@@ -163,8 +164,9 @@ class PageBuilder:
             expandable["body"] = ""
         if "metadata.labels" in expand and self.labels_of is not None:
             labels = [{"prefix": x["prefix"], "name": x["name"], "id": x["id"], "label": x["name"]}
-                      for x in self.labels_of(idx)]
-            d["metadata"] = {"labels": {"results": labels, "start": 0, "limit": 200, "size": len(labels),
+                      for x in self.labels_of(idx)][:self.labels_expand_limit]
+            d["metadata"] = {"labels": {"results": labels, "start": 0, "limit": self.labels_expand_limit,
+                                        "size": len(labels),
                                         "_links": {"self": f"{s.confluence_url}/rest/api/content/{pid}/label"}}}
         else:
             expandable["metadata"] = ""
