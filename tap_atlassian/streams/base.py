@@ -66,7 +66,6 @@ class AtlassianStream(Stream):
         self._date_plan: records.Plan = ()
         self._declared: frozenset[str] = frozenset()
         self._renames: dict[str, str] = {}
-        self._renames: dict[str, str] = {}
 
     @classmethod
     def discover_schema(cls, tap: t.Any) -> dict[str, t.Any]:  # noqa: ANN401
@@ -99,16 +98,6 @@ class AtlassianStream(Stream):
             if mapped is not None:
                 yield RecordMessage(stream=stream_map.stream_alias, record=mapped,
                                     version=self._stream_version, time_extracted=utc_now())
-
-    def _warn_renamed_fields(self) -> None:
-        """``custom_field_names``: a field renamed on the site since discovery keeps its column
-        (the catalog's) and is named in one WARNING (``/rest/api/{3,2}/field``)."""
-        try:
-            body, _ = self.client.get(f"/rest/api/{'3' if self.is_cloud else '2'}/field")
-        except AccessError as exc:
-            LOGGER.warning("%s: custom field names not checked: %s", self.name, exc)
-            return
-        custom_fields.warn_renamed(self.schema, body if isinstance(body, list) else [])
 
     def _warn_renamed_fields(self) -> None:
         """``custom_field_names``: a field renamed on the site since discovery keeps its column

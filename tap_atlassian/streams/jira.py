@@ -150,14 +150,6 @@ class JiraFieldsStream(JiraStream):
                                               issues.schema if issues else None,
                                               names=self.settings.custom_field_names)
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        """Each field with ``column``: its property under ``jira_issues.fields`` (the id, or
-        with ``custom_field_names`` the name given at discovery)."""
-        issues = self._tap.streams.get("jira_issues")
-        yield from custom_fields.with_columns(list(super().get_records(context)),
-                                              issues.schema if issues else None,
-                                              names=self.settings.custom_field_names)
-
 
 class JiraIssuesStream(JiraStream):
     """Issues, incremental on ``updated`` (UTC, copied to the top level), ``fields=*all``."""

@@ -62,10 +62,6 @@ class Control:
         """Rename a Jira field from now on (`/rest/api/{2,3}/field` `name` and clause name)."""
         self.fake.jira.field_names[field_id] = name  # type: ignore[attr-defined]
 
-    def rename_field(self, field_id: str, name: str) -> None:
-        """Rename a Jira field from now on (`/rest/api/{2,3}/field` `name` and clause name)."""
-        self.fake.jira.field_names[field_id] = name  # type: ignore[attr-defined]
-
     def clear_faults(self) -> None:
         self.fake.faults.clear()
 
@@ -152,7 +148,6 @@ class Control:
             self.inject(b["path"], str(b["kind"]), b.get("times", 1), method=b.get("method"),
                         retry_after=b.get("retry_after", 1), ms=int(b.get("ms", 0))).__dict__,
             "latency": lambda: (self.set_latency(int(b["ms"])), {"ok": True})[1],
-            "rename-field": lambda: (self.rename_field(b["id"], b["name"]), {"ok": True})[1],
             "rename-field": lambda: (self.rename_field(b["id"], b["name"]), {"ok": True})[1],
             "index-lag": lambda: (self.set_index_lag(float(b["seconds"])), {"ok": True})[1],
             "expire-sessions": lambda: {"expired": self.expire_sessions()},

@@ -39,7 +39,6 @@ class Jira:
         self.cloud = fake.flavour == "cloud"
         self._issue_bytes = lru_cache(maxsize=fake.render_cache)(self._render)
         self.field_names: dict[str, str] = {}  # field id -> new name (control.rename_field)
-        self.field_names: dict[str, str] = {}  # field id -> new name (control.rename_field)
 
     # ----------------------------------------------------------------- rendering
     def _render(self, idx: int, version: int, api: str, fields: tuple[str, ...] | None) -> bytes:
