@@ -13,7 +13,8 @@ Reading the late issues in full:
 - Cloud ``POST /rest/api/3/issue/bulkfetch`` (up to 100 ids a call, issues in id order)
   https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issues/#api-rest-api-3-issue-bulkfetch-post
 - Server/DC ``GET /rest/api/2/search?jql=id in (...)`` with ``validateQuery=false`` (an id
-  deleted meanwhile is left out instead of failing the query)
+  deleted meanwhile is left out instead of failing the query; should a Jira answer 400 all
+  the same, each issue of the batch is read with ``GET /rest/api/2/issue/{id}``, 404 = gone)
   https://docs.atlassian.com/software/jira/docs/api/REST/9.12.0/#api/2/search-search
 
 The mechanism is product-neutral (:class:`Lookback` takes ids as integers and times as
@@ -25,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import typing as t
 
+from tap_atlassian.errors import AccessError, ApiError
 from tap_atlassian.state_sets import Versions, as_int
 from tap_atlassian.windows import Window
 
@@ -104,9 +106,22 @@ def read_issues(client: ApiClient, ids: list[str], fields: str) -> t.Iterator[di
 
     def server(batch: list[str]) -> list[dict]:
         jql = f"id in ({', '.join(batch)}) ORDER BY id ASC"
-        body, _ = client.get("/rest/api/2/search", {"jql": jql, "fields": fields, "maxResults": len(batch),
-                                                    "startAt": 0, "validateQuery": "false"})
+        try:
+            body, _ = client.get("/rest/api/2/search", {"jql": jql, "fields": fields, "maxResults": len(batch),
+                                                        "startAt": 0, "validateQuery": "false"})
+        except ApiError as exc:
+            if exc.status != 400:
+                raise
+            # a Jira that still validates the ids (one deleted meanwhile): one read per issue
+            return [issue for ident in batch if (issue := one(ident)) is not None]
         return body.get("issues") or []
+
+    def one(ident: str) -> dict | None:
+        try:
+            body, _ = client.get(f"/rest/api/2/issue/{ident}", {"fields": fields})
+        except AccessError:
+            return None
+        return body
 
     for issues in client.map(cloud if client.site.is_cloud else server, batches):
         yield from issues

@@ -202,3 +202,20 @@ def test_deleted_comment_gives_one_tombstone(fake_factory, flavour: str, hours: 
     third = run_tap(config, catalog=catalog, state=second.last_state)
     assert third.returncode == 0, third.last_stderr_line
     assert not tombstones(third, "jira_issue_comments")
+
+
+def test_a_server_that_validates_ids_anyway_is_read_issue_by_issue(fake_factory) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour="server", seed=3, size="small")
+    fake.jira_deletes.strict_ids = True
+    config, catalog = only(fake, ["jira_issues"], delete_sweep_hours=EVERY_RUN)
+    first = run_tap(config, catalog=catalog)
+    assert first.returncode == 0, first.last_stderr_line
+    gone = first.ids("jira_issues")[9]
+    fake.control.delete("issue", gone)
+    fake.control.clear_log()
+    second = run_tap(config, catalog=catalog, state=first.last_state)
+    assert second.returncode == 0, second.last_stderr_line
+    assert [r["id"] for r in tombstones(second, "jira_issues")] == [gone]
+    log = fake.control.read_log()
+    assert any(e["status"] == 400 and f"id in ({gone})" in " ".join(e["query"].get("jql", [])) for e in log)
+    assert any(e["path"] == f"/rest/api/2/issue/{gone}" and e["status"] == 404 for e in log)

@@ -3,6 +3,8 @@
 - `fake.jira_deletes.delete_comment(comment_id)` (also `control.delete("comment", id)`): the
   comment is gone from its issue's `comment` field and `/issue/{id}/comment`; its issue's
   `updated` moves to now (Jira records the deletion on the issue).
+- `fake.jira_deletes.strict_ids = True` (Server/DC): a search whose `id in (...)` names an
+  issue that does not exist answers Jira's strict-validation 400, `validateQuery=false` or not.
 - `fake.jira_deletes.move_issue(id, "SWB")`: Jira's Move: same id, a new key in the other
   project, `updated` now.
 - Cloud `POST /rest/api/{3,2}/issue/bulkfetch` (opId `bulkFetchIssues`, request
@@ -36,6 +38,8 @@ class JiraDeletes:
     def __init__(self, fake: FakeAtlassian) -> None:
         self.fake = fake
         self.deleted_comments: set[str] = set()
+        self.strict_ids = False  # Server/DC: `id in (...)` with an unknown id answers 400 anyway
+        self.plain_search = fake.jira.search_server  # type: ignore[attr-defined]
         builder = fake.jira.builder  # type: ignore[attr-defined]
         build = builder.issue
 
@@ -77,6 +81,17 @@ class JiraDeletes:
             store._extra_keys[store.issue_key(idx)] = idx
             return store.touch_issue(10000 + idx).__dict__
 
+    def server_search(self, req: FakeRequest) -> FakeResponse:
+        """Server/DC search; with `strict_ids` an `id in (...)` naming an issue that does not
+        exist is Jira's strict-validation 400 even with `validateQuery=false`."""
+        if self.strict_ids:
+            text = (req.json() or {}).get("jql", "") if req.method == "POST" else req.arg("jql", "")
+            for group in re.findall(r"\b(?:id|issue|key|issuekey)\s+in\s*\(([^)]*)\)", text or "", re.I):
+                for value in (v.strip().strip('"') for v in group.split(",")):
+                    if value and self.fake.data.issue_ref(value) is None:
+                        raise error_400([f"An issue with key '{value}' does not exist for field 'id'."])
+        return self.plain_search(req)
+
     def bulkfetch(self, req: FakeRequest) -> FakeResponse:
         body = req.json()
         if not isinstance(body, dict):
@@ -109,4 +124,10 @@ def install(fake: FakeAtlassian) -> None:
     if fake.flavour == "cloud":
         fake.route("POST", re.escape(fake.jira_context) + r"/rest/api/(?:3|2|latest)/issue/bulkfetch",
                    deletes.bulkfetch, host="main", product="jira")
+    else:  # every route to the Server search (jira.py's, and any module's wrapping it later) checks ids
+        deletes.plain_search = fake.jira.search_server  # type: ignore[attr-defined]
+        fake.jira.search_server = deletes.server_search  # type: ignore[attr-defined]
+        for method in ("GET", "POST"):
+            fake.route(method, re.escape(fake.jira_context) + r"/rest/api/(?:2|latest)/search",
+                       deletes.server_search, host="main", product="jira")
 
