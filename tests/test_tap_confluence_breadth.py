@@ -169,3 +169,14 @@ def test_server_labels_beyond_the_expansion(fake_factory) -> None:  # noqa: ANN0
             many += len(want) > 1
     assert many, "some page has more labels than the expansion holds"
     assert fake.log.find("/label")
+
+
+def test_server_histories_outside_the_experimental_path(fake_factory) -> None:  # noqa: ANN001
+    """A Data Center build without /rest/experimental/content/{id}/version: /rest/api/... is used."""
+    fake = fake_factory(flavour="server", seed=7, size="small")
+    fake.confluence_extra.versions_prefix = "/rest/api"
+    config = fake_config(fake, products=["confluence"], page_size=50)
+    run = run_tap(config, catalog=select(discover(config), ["confluence_page_versions"]))
+    assert run.returncode == 0, run.last_stderr_line
+    assert set(once(run.records["confluence_page_versions"], "pageId", "number")) == expected_versions(fake)
+    assert len([e for e in fake.log.find("/rest/experimental/") if e.status == 404]) == 1

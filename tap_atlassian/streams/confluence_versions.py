@@ -15,7 +15,9 @@ Per page, newest first until an already-read version, through ``ApiClient.map``:
 - Server/DC 7.x-9.x: ``GET /rest/experimental/content/{id}/version`` (start/limit, newest
   first), the endpoint Atlassian's Data Center knowledge base gives for "all previous versions
   of content" (https://confluence.atlassian.com/confkb/how-to-retrieve-all-previous-versions-of-content-using-the-rest-api-1044789048.html):
-  ``/rest/api/content/{id}/history`` only holds the previous and next version.
+  ``/rest/api/content/{id}/history`` only holds the previous and next version. A build that
+  answers 404 there for a page that exists is asked ``/rest/api/content/{id}/version`` (the
+  same resource outside the experimental namespace); the first page of the run decides, once.
 
 Records: the API's version (Cloud ``PageVersion``, Server v1 ``Version``) + ``pageId`` +
 ``pageLastModified`` (the page's current version time, UTC: the replication key).
@@ -31,6 +33,7 @@ from tap_atlassian.pagination import CursorLinkPaginator, StartLimitLinkPaginato
 from tap_atlassian.streams.confluence import ConfluenceContentStream, chunks, confluence_zone, page_time
 from tap_atlassian.windows import Window, format_utc, parse_time
 
+DC_PREFIXES = ("/rest/experimental", "/rest/api")  # where a Data Center build serves page histories
 READ_KEY = "versions_read"  # page id -> [highest version number read, page time (epoch s)]
 SEARCH_CAP = 200  # DC KB: CQL search with expansions other than the body
 
@@ -71,8 +74,11 @@ class ConfluencePageVersionsStream(ConfluenceContentStream):
         state = self.get_context_state(None)
         read: dict[str, list[int]] = dict(state.get(READ_KEY) or {})
         pages = self._cloud_pages(window) if self.is_cloud else self._server_changed(window)
+        self._prefix: str | None = None
         for batch in chunks(pages, self.settings.page_size):
             jobs = [self._job(page, read, window) for page in batch]
+            if not self.is_cloud and self._prefix is None:
+                self._prefix = self._dc_prefix(jobs)
             for job, versions in zip(jobs, self.client.map(self._versions, jobs)):
                 if versions is None:
                     continue
@@ -109,13 +115,29 @@ class ConfluencePageVersionsStream(ConfluenceContentStream):
         for hits in self.client.pages("/rest/api/content/search", paginator):
             yield from self._emit(hits, window)
 
+    def _dc_prefix(self, jobs: list[Job]) -> str | None:
+        """Which of :data:`DC_PREFIXES` this Data Center serves page histories under: asked
+        with the batch's pages (a page deleted meanwhile is a 404 on both: the next one decides)."""
+        for job in jobs:
+            for prefix in DC_PREFIXES:
+                try:
+                    self.client.get(f"{prefix}/content/{job.page_id}/version", {"limit": 1})
+                except AccessError as exc:
+                    if exc.status != 404:
+                        raise
+                    continue
+                if prefix != DC_PREFIXES[0]:
+                    self.logger.info("%s: this Confluence serves page histories under %s", self.name, prefix)
+                return prefix
+        return None
+
     def _versions(self, job: Job) -> list[dict] | None:
         """A page's versions above its floor, oldest first (None: the page is gone: a warning)."""
         if self.is_cloud:
             path = f"/api/v2/pages/{job.page_id}/versions"
             paginator = CursorLinkPaginator({"sort": "-modified-date"}, self.settings.page_size, 250)
         else:
-            path = f"/rest/experimental/content/{job.page_id}/version"
+            path = f"{self._prefix or DC_PREFIXES[0]}/content/{job.page_id}/version"
             paginator = StartLimitLinkPaginator({}, self.settings.page_size, SEARCH_CAP)
         out: list[dict] = []
         try:

@@ -47,6 +47,7 @@ class ConfluenceExtra:
         self.data = ExtraStore(fake.data)
         self.cloud = fake.flavour == "cloud"
         self.c.pb.labels_of = self.data.labels
+        self.versions_prefix = "/rest/experimental"  # Server/DC: where page histories are served
 
     # ----------------------------------------------------------------- control
     def add(self, kind: str, container: str, *, location: str = "footer", parent: str | None = None,
@@ -297,8 +298,13 @@ class ConfluenceExtra:
         return FakeResponse(json=self.v1_item(item, set(req.args("expand"))))
 
     def v1_versions(self, req: FakeRequest) -> FakeResponse:
-        """DC `/rest/experimental/content/{id}/version`: every version, newest first."""
+        """DC `/rest/experimental/content/{id}/version`: every version, newest first. With
+        `versions_prefix = "/rest/api"` the build serves it there instead (the experimental
+        path is then a 404), as some Data Center builds may."""
+        prefix = req.path[len(self.fake.confluence_context):].split("/content/")[0]
         ref = self.store.page_ref(req.params["id"], None)
+        if prefix != self.versions_prefix:
+            raise v1_error(404, "null for uri: " + req.path)
         if ref is None:
             raise v1_error(404, f"No content found with id : ContentId{{id={req.params['id']}}}")
         times = self.data.version_times(ref.idx)
@@ -308,10 +314,10 @@ class ConfluenceExtra:
             return {"by": pb.v1_user(pb.author(ref.idx, f"editor{n}")), "when": pb.when(times[n - 1]),
                     "friendlyWhen": "a while ago", "message": "", "number": n, "minorEdit": False,
                     "_expandable": {"collaborators": "", "content": f"/rest/api/content/{ref.id}"},
-                    "_links": {"self": f"{self.store.confluence_url}/rest/experimental/content/{ref.id}/version/{n}"}}
+                    "_links": {"self": f"{self.store.confluence_url}{prefix}/content/{ref.id}/version/{n}"}}
 
         numbers = list(range(len(times), 0, -1))
-        return self.c.offset_page(req, f"/rest/experimental/content/{ref.id}/version", numbers, 25, 200, {},
+        return self.c.offset_page(req, f"{prefix}/content/{ref.id}/version", numbers, 25, 200, {},
                                   render=render)
 
     def v1_labels(self, req: FakeRequest) -> FakeResponse:
@@ -378,4 +384,5 @@ def install(fake: FakeAtlassian) -> None:
         add(r"/rest/api/group/(?P<group>[^/]+)/membersByGroupId", x.v1_members)
     else:
         add(r"/rest/experimental/content/(?P<id>\d+)/version", x.v1_versions)
+        add(r"/rest/api/content/(?P<id>\d+)/version", x.v1_versions)
         add(r"/rest/api/group/(?P<group>[^/]+)/member", x.v1_members)
