@@ -10,7 +10,7 @@ MELTANO_VENV := .venv-meltano
 MELTANO_VERSION ?= 4.4.1
 ORCH_VENV := .venv-orchestrate
 
-.PHONY: install meltano orchestrate-install orchestrate test demo bench readme clean
+.PHONY: install meltano orchestrate-install orchestrate test demo bench readme plugins clean
 
 CHECK_VENV = @$(PYTHON) -c 'import ensurepip' 2>/dev/null || { echo "make: $(PYTHON) cannot create virtual environments; install its venv module (Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
 
@@ -64,6 +64,11 @@ bench: install
 clean:
 	rm -rf $(VENV) $(MELTANO_VENV) $(ORCH_VENV) .dagster .meltano output .pytest_cache build *.egg-info
 
-# Rewrite the README's settings table from `tap-atlassian --about --format=markdown`.
+# Rewrite the README's settings table from `tap-atlassian --about --format=markdown`, and the
+# Meltano Hub plugin definitions in plugins/ from meltano.yml.
 readme: install
 	$(BIN)/python -m tests.test_docs_readme
+	$(BIN)/python -m tests.test_docs_plugins
+
+plugins: install
+	$(BIN)/python -m tests.test_docs_plugins

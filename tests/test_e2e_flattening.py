@@ -94,6 +94,17 @@ def check(fake: FakeAtlassian, query: t.Callable[[str], list[tuple]]) -> None:
     assert types[("jira_issues", "fields__created")] in TIMESTAMP_TYPES
     later = query(f'SELECT count(*) FROM "{SCHEMA}".jira_issues WHERE fields__updated < fields__created')
     assert later == [(0,)], "times compared as text or shifted"
+    shown = query(readme_query())
+    assert shown and all(row[2] for row in shown), "the README's query"
+    assert {row[0] for row in shown} <= {i.key for i in fake.data.issues()}
+
+
+def readme_query() -> str:
+    """The README's example on typed, named columns, against this test's schema."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("**Typed, named columns.**", 1)[1]
+    sql = section.split("```sql", 1)[1].split("```", 1)[0]
+    return sql.replace("tap_atlassian.jira_issues", f'"{SCHEMA}".jira_issues').strip().rstrip(";")
 
 
 def test_flattened_into_duckdb(meltano_home: dict[str, str], site: FakeAtlassian, tmp_path: Path) -> None:
