@@ -180,3 +180,24 @@ def test_server_histories_outside_the_experimental_path(fake_factory) -> None:  
     assert run.returncode == 0, run.last_stderr_line
     assert set(once(run.records["confluence_page_versions"], "pageId", "number")) == expected_versions(fake)
     assert len([e for e in fake.log.find("/rest/experimental/") if e.status == 404]) == 1
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_space_keys_limit_comments_attachments_versions(fake_factory, flavour: str) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour=flavour, seed=13, size="small")
+    x = fake.confluence_extra
+    space = fake.data.spaces[1]["key"]
+    config = fake_config(fake, products=["confluence"], page_size=5, space_keys=[space], delete_sweep_hours=0.0001)
+    catalog = select(discover(config), NEW_STREAMS[:3])
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    in_space = {i for i in range(len(fake.data._p_space)) if fake.data.spaces[fake.data._p_space[i]]["key"] == space}
+    for stream, kind in (("confluence_comments", "comment"), ("confluence_attachments", "attachment")):
+        want = {i.ident for i in x.items(kind) if i.container in in_space}
+        assert want and sorted(once(run.records[stream], "id")) == sorted((w,) for w in want)
+    assert {v["pageId"] for v in run.records["confluence_page_versions"]} == {p.id for p in fake.data.pages([space])}
+    other = next(i for i in x.items("comment") if i.container not in in_space)
+    x.purge("comment", other.ident)  # another space's deletion is not this shard's
+    second = run_tap(config, catalog=catalog, state=run.last_state)
+    assert second.returncode == 0, second.last_stderr_line
+    assert not [r for s in second.records.values() for r in s if r.get("_sdc_deleted_at")]

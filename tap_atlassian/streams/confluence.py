@@ -16,6 +16,14 @@ v1 ``type=page`` vs ``type=blogpost``). What follows says "pages" for either.
 ``version.when``). A full sync reads pages by id, not by time, so its bookmark is only
 written at the end (capped at the run's start by the SDK's signpost); incremental runs are
 sorted by time and resumable.
+
+Each record carries its ``labels`` (:meth:`ConfluenceContentStream.finish`): Cloud v2
+``/{collection}/{id}/labels`` per record through ``ApiClient.map``, Server/DC the
+``metadata.labels`` expansion. After the records, the delete sweep
+(:mod:`tap_atlassian.streams.confluence_deletes`) emits tombstones for trashed, deleted and
+purged content and restored content live again. Comments and attachments
+(:mod:`~tap_atlassian.streams.confluence_items`) and page versions
+(:mod:`~tap_atlassian.streams.confluence_versions`) build on the same class.
 """
 
 from __future__ import annotations
