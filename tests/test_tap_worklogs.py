@@ -168,7 +168,22 @@ def test_per_issue_tombstones_name_their_issue(fake_factory) -> None:  # noqa: A
     second = run_tap(config, catalog=catalog, state=first.last_state)
     assert [(r["id"], r["issueId"]) for r in tombstones(second)] == [(str(w.id), str(10000 + w.idx))]
     state = second.last_state["bookmarks"][STREAM]
-    assert isinstance(state.get("worklog_ids"), str), "the ids read per issue live in the state, as one string"
+    assert isinstance(state.get("children"), str), "the ids read per issue live in the state, as one string"
+
+
+def test_per_issue_worklogs_of_a_deleted_issue_become_tombstones(fake_factory) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour="server", seed=5, size="small")
+    config, catalog = configure(fake, "per_issue")
+    first = run_tap(config, catalog=catalog)
+    assert first.returncode == 0, first.last_stderr_line
+    victim = pick(fake, "per_issue", 1)[0]
+    logs = {str(w.id) for w in fake.worklogs.of_issue(victim.idx)}
+    fake.control.delete("issue", 10000 + victim.idx)
+    state = first.last_state
+    state["bookmarks"][STREAM]["swept_at"] = "2000-01-01T00:00:00.000Z"  # the daily id sweep is due
+    second = run_tap(config, catalog=catalog, state=state)
+    assert second.returncode == 0, second.last_stderr_line
+    assert {(r["id"], r["issueId"]) for r in tombstones(second)} == {(w, str(10000 + victim.idx)) for w in logs}
 
 
 @pytest.mark.parametrize("flavour", ["cloud", "server"])

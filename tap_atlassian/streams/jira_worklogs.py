@@ -12,8 +12,10 @@ Two ways to find what changed, Cloud (REST v3) and Server/DC (REST v2, Jira 7+) 
   since the bookmark (adding, editing or deleting a worklog changes its issue's ``updated``): a
   JQL search with ``fields=worklog`` embeds each issue's first 20 worklogs and their total;
   an issue with more is read from ``GET /rest/api/{3,2}/issue/{id}/worklog`` (startAt paging).
-  A re-read issue's worklogs that were read before and are gone now are tombstones; the ids
-  read per issue are kept in the stream's state as one short string (see :class:`IssueWorklogIds`).
+  This is :class:`~tap_atlassian.streams.jira.IssueChildStream` (its search, look-back span,
+  concurrent reads and :class:`~tap_atlassian.deletes.ChildIds`): a re-read issue's worklogs
+  read before and gone now are tombstones, and so are a deleted issue's (the id sweep); of a
+  re-read issue only the worklogs changed since the bookmark, or not read before, are emitted.
   https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-worklogs/#api-rest-api-3-issue-issueidorkey-worklog-get
 """
 
@@ -25,17 +27,15 @@ import logging
 import typing as t
 from urllib.parse import parse_qsl, urlsplit
 
+from tap_atlassian.deletes import ChildIds
 from tap_atlassian.errors import AccessError
 from tap_atlassian.pagination import StartAtPaginator
-from tap_atlassian.schemas import schema
-from tap_atlassian.streams.jira import JiraIssuesStream, JqlSearch
+from tap_atlassian.streams.jira import IssueChildStream, JqlSearch
 from tap_atlassian.windows import format_utc, parse_time
 
 LOGGER = logging.getLogger("tap-atlassian")
 LIST_LIMIT = 1000  # ids per POST /worklog/list
-STATE_IDS = "worklog_ids"  # per-issue worklog ids (project_keys path)
 STATE_DELETED_SINCE = "deleted_since"  # /worklog/deleted position, epoch ms (feed path)
-DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
 
 class WorklogsPaginator(StartAtPaginator):
@@ -43,67 +43,6 @@ class WorklogsPaginator(StartAtPaginator):
 
     records_key = "worklogs"
     max_limit = 5000
-
-
-def _b36(value: int) -> str:
-    out = ""
-    while True:
-        value, rem = divmod(value, 36)
-        out = DIGITS[rem] + out
-        if not value:
-            return out
-
-
-class IssueWorklogIds:
-    """The worklog ids read per issue, as one string in the stream's state.
-
-    ``<issue>:<id>.<id>...`` groups joined by ``,``; issues sorted, each written as the base-36
-    gap from the previous issue; a group's ids sorted, the first as the gap from 0 and each
-    next as the gap from the one before (worklog ids are large but close: a few bytes each).
-    Issues without worklogs are left out. A string that does not parse is read as empty: the
-    next re-read of an issue then emits no tombstone for it, never a wrong one.
-    """
-
-    def __init__(self, text: t.Any) -> None:  # noqa: ANN401
-        """Decode the state's string."""
-        self.groups: dict[int, set[int]] = {}
-        try:
-            issue = 0
-            for group in (text or "").split(",") if isinstance(text, str) else ():
-                if not group:
-                    continue
-                head, _, tail = group.partition(":")
-                issue += int(head, 36)
-                ids, last = set(), 0
-                for part in tail.split("."):
-                    last += int(part, 36)
-                    ids.add(last)
-                self.groups[issue] = ids
-        except ValueError:
-            self.groups = {}
-
-    def get(self, issue: int) -> set[int]:
-        """The ids read last time for an issue."""
-        return self.groups.get(issue, set())
-
-    def put(self, issue: int, ids: set[int]) -> None:
-        """The ids read now for an issue."""
-        if ids:
-            self.groups[issue] = set(ids)
-        else:
-            self.groups.pop(issue, None)
-
-    def encode(self) -> str:
-        """The state's string."""
-        out, prev_issue = [], 0
-        for issue in sorted(self.groups):
-            parts, prev = [], 0
-            for wid in sorted(self.groups[issue]):
-                parts.append(_b36(wid - prev))
-                prev = wid
-            out.append(f"{_b36(issue - prev_issue)}:{'.'.join(parts)}")
-            prev_issue = issue
-        return ",".join(out)
 
 
 @dataclasses.dataclass
@@ -126,17 +65,18 @@ def _ms(value: dt.datetime | None) -> int | None:
     return None if value is None else int(value.timestamp() * 1000)
 
 
-class JiraIssueWorklogsStream(JiraIssuesStream):
+class JiraIssueWorklogsStream(IssueChildStream):
     """Worklogs with ``issueId``, keyed by ``id``, incremental on the worklog's ``updated`` (UTC)."""
 
     name = "jira_issue_worklogs"
     primary_keys = ("id",)
     replication_key = "updated"
-
-    @classmethod
-    def discover_schema(cls, tap: t.Any) -> dict[str, t.Any]:  # noqa: ANN401
-        """The deployment's worklog schema (no custom fields)."""
-        return schema(cls.name, tap.sites.deployment)
+    tracks_children = True  # project_keys: worklogs gone from a re-read issue are tombstones
+    sweeps = True  # project_keys: a deleted issue's worklogs are tombstones too
+    search_fields = "updated,worklog"
+    embedded_in = ("worklog", "worklogs")  # the search embeds an issue's first 20 and the total
+    child_path = "/rest/api/{api}/issue/{issue}/worklog"
+    child_paginator = WorklogsPaginator
 
     @property
     def is_sorted(self) -> bool:  # type: ignore[override]
@@ -248,57 +188,31 @@ class JiraIssueWorklogsStream(JiraIssuesStream):
 
     # -- per changed issue (project_keys) ------------------------------------------------
     def _per_issue(self, context: dict | None) -> t.Iterator[dict]:
+        """The changed issues' worklogs: those changed since the bookmark or not read before."""
         state = self.get_context_state(context)
-        bookmark = self.get_starting_timestamp(context) if state.get("replication_key_value") else None
-        known = IssueWorklogIds(state.get(STATE_IDS))
-        search = JqlSearch(self.client, self.jql_clauses(), self.window(context), "worklog,updated",
-                           self.settings.page_size)
-        batch: list[dict] = []
-        for issue, _updated in search:
-            batch.append(issue)
-            if len(batch) >= self.settings.page_size:
-                yield from self._issues(batch, known, bookmark, state)
-                batch = []
-        yield from self._issues(batch, known, bookmark, state)
-
-    def _issues(self, issues: list[dict], known: IssueWorklogIds, bookmark: dt.datetime | None,
-                state: dict) -> t.Iterator[dict]:
-        """One search page's issues: their worklogs (read per issue when the search's 20 are not
-        all), the changed or new ones emitted, the gone ones tombstoned, the ids remembered."""
-        for issue, worklogs in zip(issues, self.client.map(self._worklogs_of, issues)):
+        bookmark = parse_time(state.get("replication_key_value"))
+        window = self.window(context)
+        search = JqlSearch(self.client, self.jql_clauses(), window, self.search_fields, self.settings.page_size)
+        known = self._known = ChildIds(self, state)
+        for (issue, updated), worklogs in self.read_all(self.track(context, window, search)):
             issue_id = str(issue["id"])
             if isinstance(worklogs, AccessError):
                 LOGGER.warning("%s: issue %s skipped: %s", self.name, issue.get("key") or issue_id, worklogs)
                 continue
-            before = known.get(int(issue_id)) if issue_id.isdigit() else set()
-            now: set[int] = set()
+            before = set(known.groups.get(int(issue_id))) if issue_id.isdigit() else set()
             for worklog in worklogs:
-                wid = _int(worklog.get("id"))
-                if wid is not None:
-                    now.add(wid)
-                updated = parse_time(worklog.get("updated"))
-                fresh = bookmark is None or updated is None or updated >= bookmark or wid not in before
-                if fresh:
+                changed = parse_time(worklog.get("updated"))
+                if bookmark is None or changed is None or changed >= bookmark or _int(worklog.get("id")) not in before:
                     worklog["issueId"] = issue_id
-                    yield self._record(worklog, updated)
-            for gone in sorted(before - now):
-                yield self.tombstone({"id": str(gone), "issueId": issue_id})
-            if issue_id.isdigit():
-                known.put(int(issue_id), now)
-                state[STATE_IDS] = known.encode()
-
-    def _worklogs_of(self, issue: dict) -> list[dict] | AccessError:
-        """An issue's worklogs: the search's embedded ones when complete, else every page."""
-        embedded = (issue.get("fields") or {}).get("worklog") or {}
-        logs = embedded.get("worklogs")
-        if isinstance(logs, list) and int(embedded.get("total") or 0) <= len(logs):
-            return logs
-        return self._issue_worklogs(str(issue["id"]))
+                    yield self._record(worklog, changed)
+            yield from known.reread(issue_id, worklogs, format_utc(updated))
+        yield from self.track_done()
+        known.finish()
 
     def _issue_worklogs(self, issue_id: str) -> list[dict] | AccessError:
         """Every worklog of one issue (``/issue/{id}/worklog``, paged), or the 403/404 refusing them."""
         try:
-            return list(self.paginate(f"/rest/api/{self.api}/issue/{issue_id}/worklog", WorklogsPaginator))
+            return self.children(issue_id)
         except AccessError as exc:
             return exc
 
