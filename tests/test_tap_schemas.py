@@ -248,3 +248,21 @@ def test_every_schema_file_builds_with_timestamps_typed(deployment: str) -> None
         assert built["properties"]["_sdc_deleted_at"]["format"] == "date-time", name
         text = json.dumps(built)
         assert '"$ref"' not in text, name
+
+
+@pytest.mark.parametrize(("given", "emitted"), [
+    ("2022-05-25T00:33:32.034-0700", "2022-05-25T07:33:32.034Z"),   # Jira
+    ("2022-05-25T23:33:32.034-0700", "2022-05-26T06:33:32.034Z"),   # across midnight
+    ("2022-12-31T20:59:59.999-0345", "2023-01-01T00:44:59.999Z"),   # minutes in the offset, new year
+    ("2021-01-20T14:50:53+0700", "2021-01-20T07:50:53Z"),           # JSM DateDTO.iso8601
+    ("2024-03-10T01:30:00.000+05:30", "2024-03-09T20:00:00.000Z"),  # Confluence Server
+    ("2024-01-31T10:00:00.000+0000", "2024-01-31T10:00:00.000Z"),
+    ("2024-01-31T10:00:00.000Z", "2024-01-31T10:00:00.000Z"),
+    ("2024-01-31T10:00:00", "2024-01-31T10:00:00.000Z"),            # no zone: UTC
+    ("not a time", "not a time"),                                    # left alone, never a crash
+])
+def test_timestamps_become_rfc3339_utc(given: str, emitted: str) -> None:
+    from tap_atlassian.records import rfc3339
+
+    assert rfc3339(given) == emitted
+    assert rfc3339(given) == emitted  # the remembered hour gives the same answer
