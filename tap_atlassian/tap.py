@@ -123,6 +123,8 @@ class TapAtlassian(Tap):
             if not self.settings.wants(product):
                 continue
             entry = self.input_catalog.get_stream(cls.name) if self.input_catalog else None
+            if entry is None and cls.cloud_only and self.sites.deployment != "cloud":
+                continue  # a Cloud-only resource (jsm_request_feedback): not offered on Server/DC
             if entry is not None:
                 stream_schema = entry.schema.to_dict()
             else:

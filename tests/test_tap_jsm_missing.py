@@ -26,7 +26,8 @@ def test_sync_skips_service_management_with_one_warning(fake_factory, flavour: s
     config = fake_config(fake, products=["jira_service_desk"])
     catalog = discover(config)
     names = {s["tap_stream_id"] for s in catalog["streams"]}
-    assert JSM_STREAMS <= names, "discovery lists them: the product is only probed when syncing"
+    offered = JSM_STREAMS - ({"jsm_request_feedback"} if flavour == "server" else set())  # Cloud only
+    assert offered <= names, "discovery lists them: the product is only probed when syncing"
     assert not [e for e in tap_requests(fake) if SDS in e.path], "discovery does not probe"
     run = run_tap(config, catalog=select(catalog, {"jira_issues", "jira_issue_comments", "jira_fields", *JSM_STREAMS}))
     assert run.returncode == 0, run.last_stderr_line
@@ -35,7 +36,7 @@ def test_sync_skips_service_management_with_one_warning(fake_factory, flavour: s
     lines = warnings(run.stderr)
     assert len(lines) == 1, lines
     assert "Jira Service Management" in lines[0] and "404" in lines[0]
-    assert all(name in lines[0] for name in JSM_STREAMS), "the warning names every skipped stream"
+    assert all(name in lines[0] for name in offered), "the warning names every skipped stream"
     probes = [e for e in tap_requests(fake) if SDS in e.path]
     assert [e.path for e in probes] == [SDS + "/servicedesk"], "one probe per run"
 
@@ -86,3 +87,14 @@ def test_products_jira_is_the_jira_product_as_users_write_it(fake_factory) -> No
     assert run.returncode == 0, run.last_stderr_line
     assert set(run.records) == {"jira_issues"}
     assert len(warnings(run.stderr)) == 1
+
+
+def test_feedback_is_offered_on_cloud_only(fake_factory) -> None:  # noqa: ANN001
+    def names(flavour: str) -> set[str]:
+        fake = fake_factory(flavour=flavour, issues=5)
+        return {s["tap_stream_id"] for s in discover(fake_config(fake, products=["jira_service_desk"]))["streams"]}
+
+    assert "jsm_request_feedback" in names("cloud")
+    server = names("server")
+    assert "jsm_request_feedback" not in server, "Data Center has no feedback resource"
+    assert JSM_STREAMS - {"jsm_request_feedback"} <= server

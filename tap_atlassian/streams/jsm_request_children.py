@@ -105,6 +105,7 @@ class RequestFeedbackStream(RequestChildStream):
     name = "jsm_request_feedback"
     primary_keys = ("issueId",)
     child = "feedback"
+    cloud_only = True
 
     def children(self, issue_id: str) -> list[dict]:
         """The one feedback object, or nothing (404: the customer gave none)."""
@@ -117,7 +118,8 @@ class RequestFeedbackStream(RequestChildStream):
         return [body] if isinstance(body, dict) and body else []
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
-        """Nothing on Server/DC, which has no feedback resource."""
+        """Nothing on Server/DC, which has no feedback resource (not discovered there; this is
+        for a catalog written against Cloud)."""
         if not self.is_cloud:
             LOGGER.info("%s: Jira Service Management Data Center has no feedback API; nothing to read",
                         self.name)
