@@ -132,3 +132,45 @@ def test_site_without_jira_software_skips_agile_with_one_warning(fake_factory, f
     assert len(warnings) == 1, warnings
     agile_calls = [e for e in fake.log if e.path.startswith(fake.jira_context + "/rest/agile/")]
     assert len(agile_calls) == 1 and agile_calls[0].status == 404, "one probe, nothing more"
+
+
+def test_a_board_or_sprint_refusing_its_read_is_a_warning(fake_factory) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour="server", seed=7, size="small")
+    fake.agile._ensure()
+    hidden_board = next(b for b in fake.agile.boards if b.type == "scrum" and b.project is not None)
+    only_there = [sid for sid in hidden_board.sprints]
+    gone_sprint = next(s for s in fake.agile.sprints.values() if s.state == "active")
+    fake.control.inject(rf"/rest/agile/1\.0/board/{hidden_board.id}/sprint\b", "404", None)
+    fake.control.inject(rf"/rest/agile/1\.0/sprint/{gone_sprint.id}/issue\b", "403", None)
+    config, catalog = configure(fake, AGILE, project_keys=["SWA", "SWB", "NOPE"])
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    assert f"board {hidden_board.id} ({hidden_board.name}" in run.stderr
+    assert f"sprint {gone_sprint.id} ({gone_sprint.name}) skipped" in run.stderr
+    assert "project NOPE skipped" in run.stderr
+    assert sorted(run.ids("jira_sprints")) == sorted(fake.agile.sprints), \
+        "the board spanning every project still shows the hidden board's sprints"
+    assert set(only_there) <= set(run.ids("jira_sprints"))
+    pairs = {(r["sprintId"], r["issueId"]) for r in run.records["jira_sprint_issues"]}
+    assert pairs == {p for p in memberships(fake) if p[0] != gone_sprint.id}
+
+
+def test_oauth_token_without_the_sprint_scope_skips_the_sprint_streams(fake_factory, tmp_path) -> None:  # noqa: ANN001
+    from tap_atlassian.settings_file import SettingsFile
+    from tests.test_oauth2_tap import OAuthRuns
+
+    fake = fake_factory(flavour="cloud", seed=7, size="small")
+    runs = OAuthRuns(fake, tmp_path, products=["jira_service_desk"])
+    tokens = fake.oauth2.issue("read:jira-work read:board-scope:jira-software read:project:jira offline_access")
+    SettingsFile(runs.settings_path, runs.config["oauth_client_secret"]).save({"oauth2": {
+        "client_id": runs.config["oauth_client_id"], "access_token": tokens["access_token"],
+        "refresh_token": tokens["refresh_token"], "expires_at": __import__("time").time() + 3600,
+        "scope": tokens["scope"]}})
+    run = runs.run(catalog=select(discover(runs.config), AGILE))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert len(run.records.get("jira_boards", [])) == 5
+    for stream in ("jira_sprints", "jira_sprint_issues"):
+        assert stream not in run.records
+        assert any(f"{stream} skipped" in ln and "read:sprint:jira-software" in ln for ln in run.stderr.splitlines())
+    assert not [e for e in fake.log if "/sprint" in e.path]
+    runs.assert_clean()

@@ -64,8 +64,10 @@ class AgileStream(JiraStream):
                 try:
                     for board in self.paginate(f"{AGILE}/board", AgilePaginator, params):
                         found.setdefault(board.get("id"), board)
-                except AccessError as exc:
-                    LOGGER.warning("jira_boards: project %s skipped: %s", params.get("projectKeyOrId"), exc)
+                except ApiError as exc:  # 400/403/404: no such project, or hidden from this login
+                    if not params or not (isinstance(exc, AccessError) or exc.status == 400):
+                        raise
+                    LOGGER.warning("jira_boards: project %s skipped (project_keys): %s", params["projectKeyOrId"], exc)
             cache["agile_boards"] = list(found.values())
         return cache["agile_boards"]
 
