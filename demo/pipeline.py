@@ -74,6 +74,7 @@ class Emitted(t.NamedTuple):
     records: Counter[str]
     distinct: dict[str, int]
     states: list[dict]
+    keys: dict[str, list[str]]  # each stream's key properties (its SCHEMA's key_properties)
 
 
 def count_singer(lines: t.Iterable[str]) -> Emitted:
@@ -96,7 +97,7 @@ def count_singer(lines: t.Iterable[str]) -> Emitted:
             seen.setdefault(stream, set()).add(json.dumps([rec.get(k) for k in keys.get(stream, [])]))
         elif kind == "STATE":
             states.append(msg["value"])
-    return Emitted(records, {s: len(v) for s, v in seen.items()}, states)
+    return Emitted(records, {s: len(v) for s, v in seen.items()}, states, keys)
 
 
 def duckdb_counts(path: Path, schema: str = "tap_atlassian") -> dict[str, int]:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from demo.pipeline import MELTANO, count_singer, duckdb_counts, meltano, run_meltano, tap_env
+from demo.pipeline import count_singer, duckdb_counts, meltano, run_meltano, tap_env
 from demo.postgres import find_bindir, temp_postgres
 from tests.fake_atlassian import FakeAtlassian
 
@@ -30,22 +30,28 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e_meltano")]
 
 INCREMENTAL = {"jira_issues", "confluence_pages", "jsm_requests"}
 SCHEMA = "tap_atlassian"
+KEYS: dict[str, list[str]] = {}  # stream -> key properties, from the tap's SCHEMA messages
 
 
 @pytest.fixture(scope="module")
-def meltano_home() -> t.Iterator[dict[str, str]]:
-    if not MELTANO.exists():
-        pytest.fail("Meltano is not installed: run `make meltano` (make test does)")
-    with tempfile.TemporaryDirectory(prefix="tap-atlassian-meltano-") as home:
-        env = {"MELTANO_SYS_DIR_ROOT": home}
-        meltano(["install"], env)
-        yield env
+def meltano_home(meltano_plugins: dict[str, str],
+                 tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The session's installed plugins, with a system database (state, runs) of this module's own."""
+    db = tmp_path_factory.mktemp("meltano-db") / "meltano.db"
+    env = {**meltano_plugins, "MELTANO_DATABASE_URI": f"sqlite:///{db}"}
+    meltano(["state", "list"], env)  # migrate the new database now, before runs race to do it
+    return env
 
 
 @pytest.fixture
 def fake() -> t.Iterator[FakeAtlassian]:
     with FakeAtlassian(flavour="cloud", seed=11, size="small") as site:
         yield site
+
+
+def nonempty(counts: dict[str, int]) -> dict[str, int]:
+    """Row counts of the tables that hold rows (a loader may create a table from a SCHEMA alone)."""
+    return {table: n for table, n in counts.items() if n}
 
 
 def emitted_by_tap(env: dict[str, str]) -> dict[str, int]:
@@ -57,8 +63,10 @@ def emitted_by_tap(env: dict[str, str]) -> dict[str, int]:
                        env={**os.environ, **env}, check=True, timeout=300)
         out.seek(0)
         found = count_singer(out)
-    assert found.records == found.distinct, "a full sync emitted a record twice"
-    return found.distinct
+    emitted = {s: n for s, n in found.distinct.items() if n}  # a stream without records has no table
+    assert dict(found.records) == emitted, "a full sync emitted a record twice"
+    KEYS.update(found.keys)
+    return emitted
 
 
 def change_some_records(fake: FakeAtlassian, at: str) -> dict[str, t.Any]:
@@ -86,7 +94,7 @@ def run_pipeline(env: dict[str, str], fake: FakeAtlassian, target: str,
     expected = emitted_by_tap(env)
     assert expected["jira_issues"] == fake.data.issue_count()
     first_run = run_meltano(["run", "tap-atlassian", target], env, log_level="info")
-    assert rows() == expected
+    assert nonempty(rows()) == expected
     assert "jira_issues" in first_run.stderr  # the tap's and the target's logs are here
     secrets = [v for k, v in env.items() if k.endswith(("_API_TOKEN", "_PASSWORD")) and len(v) > 6]
     assert secrets
@@ -111,7 +119,9 @@ def run_pipeline(env: dict[str, str], fake: FakeAtlassian, target: str,
     assert after["jira_issues"] == expected["jira_issues"] + 1
     assert after["confluence_pages"] == expected["confluence_pages"]
     for table in expected:
-        total, distinct = query(f'SELECT count(*), count(DISTINCT {key(table)}) FROM "{SCHEMA}"."{table}"')[0]
+        columns = ", ".join(f'"{k}"' for k in KEYS[table])
+        total = query(f'SELECT count(*) FROM "{SCHEMA}"."{table}"')[0][0]
+        distinct = query(f'SELECT count(*) FROM (SELECT DISTINCT {columns} FROM "{SCHEMA}"."{table}") keys')[0][0]
         assert total == distinct, f"{table}: the second run duplicated rows"
     since = (at - dt.timedelta(minutes=1)).isoformat()
     touched = query(f"SELECT id FROM \"{SCHEMA}\".jira_issues WHERE updated >= '{since}'")
@@ -121,10 +131,6 @@ def run_pipeline(env: dict[str, str], fake: FakeAtlassian, target: str,
     second = assert_bookmarks(env, state_id, expected, secrets)
     assert second["jira_issues"]["replication_key_value"] > first["jira_issues"]["replication_key_value"]
     assert second["confluence_pages"]["replication_key_value"] > first["confluence_pages"]["replication_key_value"]
-
-
-def key(table: str) -> str:
-    return '"issueId"' if table == "jsm_requests" else "id"
 
 
 def test_meltano_run_into_duckdb(meltano_home: dict[str, str], fake: FakeAtlassian, tmp_path: Path) -> None:
@@ -252,7 +258,7 @@ def test_meltano_run_server_data_center(meltano_home: dict[str, str], tmp_path: 
         env = {**meltano_home, **tap, "TARGET_DUCKDB_PATH": str(db), "TARGET_DUCKDB_SCHEMA": SCHEMA}
         expected = emitted_by_tap(env)
         meltano(["run", f"--state-id-suffix=server-{login}", "tap-atlassian", "target-duckdb"], env)
-        assert duckdb_counts(db, SCHEMA) == expected
+        assert nonempty(duckdb_counts(db, SCHEMA)) == expected
         assert expected["jira_issues"] == site.data.issue_count()
         assert any(e.path.startswith("/rest/api/2/search") for e in site.log)  # the Server API
         assert {e.auth for e in site.log if e.auth} == {"pat" if login == "pat" else "basic"}
