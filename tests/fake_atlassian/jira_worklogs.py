@@ -22,6 +22,7 @@ one import at the same millisecond. Every change (`add`, `update`, `delete`) mov
 
 from __future__ import annotations
 
+import random
 import re
 import threading
 from dataclasses import dataclass
@@ -43,6 +44,8 @@ EMBEDDED = 20  # worklogs a search or issue read embeds in the `worklog` field
 FEED_DELAY_MS = 60_000  # the feeds leave out the last minute
 BIG_ISSUE_WORKLOGS = 55
 IMPORT_BATCH = 8
+SEEDED_BASE, PER_ISSUE = 30000, 64  # seeded worklog ids: SEEDED_BASE + issue idx * PER_ISSUE + k
+ADDED_BASE = 10**10  # ids of worklogs added through the control API
 
 
 @dataclass
@@ -65,73 +68,73 @@ def _spent(seconds: int) -> str:
 
 
 class Worklogs:
-    """The worklogs of every issue (built on first use) and the control operations on them."""
+    """Every issue's worklogs (an issue's are generated when first asked for, from the seed and
+    the issue's seeded times) and the control operations on them."""
 
     def __init__(self, fake: FakeAtlassian) -> None:
         self.fake = fake
         self.store = fake.data
         self.feed_limit = FEED_LIMIT
         self._lock = threading.RLock()
-        self._by_id: dict[int, Worklog] | None = None
-        self._by_issue: dict[int, list[int]] = {}
+        _proj, updated, created, _gone = self.store.issue_columns()
+        self._seeded_times = (list(created), list(updated))  # as seeded: touches do not move worklogs
+        self._issues: dict[int, list[Worklog]] = {}  # issue idx -> its worklogs, once generated
+        self._added: dict[int, int] = {}  # id of a worklog added by `add` -> issue idx
         self.deleted: dict[int, int] = {}  # worklog id -> deletion time (ms)
-        self._next = 0
+        software = [p["idx"] for p in self.store.projects if p["type"] == "software"]
+        self._big = software[0] if software else None
+        self._batch = software[1] if len(software) > 1 else None
 
     # ----------------------------------------------------------------- seeding
-    def _ensure(self) -> dict[int, Worklog]:
+    def _issue(self, idx: int) -> list[Worklog]:
+        """An issue's worklog list (generated on first use; edited in place by the control calls)."""
         with self._lock:
-            if self._by_id is None:
-                self._by_id = {}
-                self._seed()
-            return self._by_id
+            logs = self._issues.get(idx)
+            if logs is None:
+                logs = self._issues[idx] = self._seed(idx)
+            return logs
 
-    def _seed(self) -> None:
-        s = self.store
-        proj, updated, created, _deleted = s.issue_columns()
-        software = [p["idx"] for p in s.projects if p["type"] == "software"]
-        big = software[0] if software else None
-        batch = software[1] if len(software) > 1 else None
-        self._next = 30000
-        nusers = len(s.users)
-        for idx in range(len(proj)):
-            rng = rng_for(s.seed, "worklogs", idx)
-            first_of = proj[idx] if idx < len(s.projects) else None
-            n = BIG_ISSUE_WORKLOGS if first_of == big else IMPORT_BATCH if first_of == batch else rng.randrange(4)
-            span = max(1, updated[idx] - created[idx])
-            import_at = created[idx] + span // 2
-            for k in range(n):
-                if first_of == batch:
-                    at = import_at
-                else:
-                    at = created[idx] + span * (k + 1) // (n + 1) + rng.randrange(1000)
-                    at = min(at, updated[idx])
-                edited = at if first_of == batch or rng.random() < 0.7 else min(updated[idx], at + rng.randrange(DAY_MS))
-                self._put(Worklog(self._next, idx, rng.randrange(nusers), rng.randrange(nusers), at, edited,
-                                  at - rng.randrange(8) * 3_600_000, 900 * (1 + rng.randrange(32))))
-
-    def _put(self, w: Worklog) -> None:
-        assert self._by_id is not None
-        self._by_id[w.id] = w
-        self._by_issue.setdefault(w.idx, []).append(w.id)
-        self._next = max(self._next, w.id + 1)
+    def _seed(self, idx: int) -> list[Worklog]:
+        created, updated = self._seeded_times
+        if idx >= len(created):
+            return []  # an issue added by the control API starts without worklogs
+        rng = random.Random(self.store.seed * 1_000_003 + idx)
+        first_of = idx if idx < len(self.store.projects) else None
+        n = BIG_ISSUE_WORKLOGS if first_of == self._big else IMPORT_BATCH if first_of == self._batch else rng.randrange(4)
+        span = max(1, updated[idx] - created[idx])
+        nusers = len(self.store.users)
+        out = []
+        for k in range(n):
+            if first_of == self._batch:
+                at = edited = created[idx] + span // 2  # one import: the same millisecond
+            else:
+                at = min(updated[idx], created[idx] + span * (k + 1) // (n + 1) + rng.randrange(1000))
+                edited = at if rng.random() < 0.7 else min(updated[idx], at + rng.randrange(DAY_MS))
+            out.append(Worklog(SEEDED_BASE + idx * PER_ISSUE + k, idx, rng.randrange(nusers), rng.randrange(nusers),
+                               at, edited, at - rng.randrange(8) * 3_600_000, 900 * (1 + rng.randrange(32))))
+        return out
 
     # ----------------------------------------------------------------- reads
     def of_issue(self, idx: int) -> list[Worklog]:
         """One issue's worklogs, oldest created first (Jira's order)."""
-        by_id = self._ensure()
         with self._lock:
-            return sorted((by_id[i] for i in self._by_issue.get(idx, ()) if i in by_id),
-                          key=lambda w: (w.created, w.id))
+            return sorted(self._issue(idx), key=lambda w: (w.created, w.id))
 
     def live(self) -> list[Worklog]:
         """Every worklog of a live issue, in id order (what a full sync must return)."""
-        by_id = self._ensure()
         _, _, _, gone = self.store.issue_columns()
         with self._lock:
-            return sorted((w for w in by_id.values() if w.idx not in gone), key=lambda w: w.id)
+            n = len(self.store.issue_columns()[0])
+            return sorted((w for idx in range(n) if idx not in gone for w in self._issue(idx)), key=lambda w: w.id)
 
     def get(self, worklog_id: int | str) -> Worklog | None:
-        return self._ensure().get(int(worklog_id))
+        """A live worklog by id, else None."""
+        wid = int(worklog_id)
+        with self._lock:
+            idx = self._added.get(wid, (wid - SEEDED_BASE) // PER_ISSUE)
+            if idx < 0 or idx >= len(self.store.issue_columns()[0]):
+                return None
+            return next((w for w in self._issue(idx) if w.id == wid), None)
 
     def json(self, w: Worklog, api: str) -> dict:
         s = self.store
@@ -154,12 +157,13 @@ class Worklogs:
     # ----------------------------------------------------------------- control
     def add(self, issue: str | int, at: str | int | None = None, seconds: int = 3600) -> dict:
         """A new worklog on an issue, created and updated `at` (default now); the issue moves too."""
-        self._ensure()
         with self._lock:
             ref = self.store.touch_issue(issue, at)
-            w = Worklog(self._next, ref.idx, 0, 0, ref.updated, ref.updated, ref.updated - 3_600_000, seconds)
-            self._put(w)
-            return {"id": str(w.id), "issueId": ref.id, "updated": w.updated}
+            wid = ADDED_BASE + len(self._added)
+            self._added[wid] = ref.idx
+            self._issue(ref.idx).append(Worklog(wid, ref.idx, 0, 0, ref.updated, ref.updated,
+                                                ref.updated - 3_600_000, seconds))
+            return {"id": str(wid), "issueId": ref.id, "updated": ref.updated}
 
     def update(self, worklog_id: int | str, at: str | int | None = None, seconds: int | None = None) -> dict:
         """Edit a worklog: `updated` := `at` (default now); its issue moves too."""
@@ -180,8 +184,7 @@ class Worklogs:
             if w is None:
                 raise KeyError(f"no worklog {worklog_id}")
             ref = self.store.touch_issue(10000 + w.idx, at)
-            assert self._by_id is not None
-            del self._by_id[w.id]
+            self._issue(w.idx).remove(w)
             self.deleted[w.id] = now_ms() if at is None else parse_instant(at)
             return {"id": str(w.id), "issueId": ref.id}
 
