@@ -25,6 +25,7 @@ from tap_atlassian.deletes import ChildIds, IssueSweep
 from tap_atlassian.errors import AccessError, ApiError
 from tap_atlassian.lookback import Lookback, late_pairs, read_issues
 from tap_atlassian.pagination import NextPageTokenPaginator, Paginator, StartAtPaginator, keyset_pages
+from tap_atlassian.projects import existing_project_keys
 from tap_atlassian.schemas import schema
 from tap_atlassian.streams.base import AtlassianStream
 from tap_atlassian.windows import Window, format_utc, parse_time
@@ -172,8 +173,8 @@ class JiraIssuesStream(JiraStream):
         return out
 
     def jql_clauses(self) -> list[str]:
-        """Project filter (``project_keys``)."""
-        keys = self.settings.project_keys
+        """Project filter (``project_keys``: those that exist, checked once per run)."""
+        keys = existing_project_keys(self.client, self.settings.project_keys)
         return [f"project in ({quote_list(keys)})"] if keys else []
 
     def window(self, context: dict | None) -> Window:
