@@ -205,3 +205,20 @@ def test_feed_is_never_stuck_on_one_millisecond(fake_factory, flavour: str) -> N
     updated = [r["updated"] for r in live(run)]
     assert updated == sorted(updated), "the feed's records come oldest change first"
     assert len(tap_requests(fake, "/worklog/updated")) < 200
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_killed_feed_run_resumes_from_its_bookmark(fake_factory, flavour: str) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour=flavour, seed=9, size="small")
+    fake.worklogs.feed_limit = 25
+    config, catalog = configure(fake, "feed", page_size=10)
+    killed = run_tap(config, catalog=catalog, stop_after_records=75)
+    assert killed.returncode != 0
+    emitted = {str(r["id"]) for r in live(killed)}
+    assert killed.last_state["bookmarks"][STREAM].get("replication_key_value"), "no resumable state before the kill"
+    resumed = run_tap(config, catalog=catalog, state=killed.last_state)
+    assert resumed.returncode == 0, resumed.last_stderr_line
+    again = {str(r["id"]) for r in live(resumed)}
+    want = set(expected(fake, "feed"))
+    assert emitted | again == want, f"lost: {sorted(want - emitted - again)[:5]}"
+    assert len(again) < len(want) - 50, "the resumed run started over instead of resuming"
