@@ -153,7 +153,7 @@ class ApiClient:
             yield paginator.records(body)
             paginator.advance(body, headers)
 
-    def map(self, fn: t.Callable[[T], R], items: t.Iterable[T]) -> t.Iterator[R]:
+    def map(self, fn: t.Callable[[T], R], items: t.Iterable[T], ahead: int | None = None) -> t.Iterator[R]:
         """``fn(item)`` for each item, yielded in input order.
 
         The one seam for per-object reads (an issue's comments, a request's SLAs, a page's
@@ -161,8 +161,9 @@ class ApiClient:
         Up to ``max_concurrent_requests`` items are read at once on worker threads, a
         bounded window ahead of the caller; ``1`` reads them one after the other in the
         caller's thread. What comes back, and in which order, is the same at any setting.
+        ``ahead``: how many results may wait read ahead (default twice the workers).
         """
-        return ordered_map(fn, items, max(1, self.settings.max_concurrent_requests))
+        return ordered_map(fn, items, max(1, self.settings.max_concurrent_requests), ahead)
 
     def lacks(self, feature: str) -> str | None:
         """The product this site lacks for ``feature`` (``servicedesk``, ``agile``), else None.

@@ -142,3 +142,26 @@ def test_killed_run_at_8_resumes_with_nothing_lost(fake_factory) -> None:  # noq
     again = {str(r["id"]) for r in resumed.records[stream]}
     assert emitted | again == set(want), f"lost: {sorted(set(want) - emitted - again)[:5]}"
     assert len(again) < len(want), "the resumed run started over instead of resuming"
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_issue_search_is_read_as_concurrent_time_slices_in_order(fake_factory, flavour: str) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour=flavour, seed=3, size="small", issues=80, latency_ms=10)
+    config, catalog = only(fake, ["jira_issues"], page_size=10)
+    runs = {}
+    for limit in (1, 8):
+        fake.log.clear()
+        run = run_tap({**config, "max_concurrent_requests": limit}, catalog=catalog)
+        assert run.returncode == 0, run.last_stderr_line
+        searches = [e for e in tap_entries(fake) if "/search" in e.path and e.method == "GET"]
+        runs[limit] = (comparable(run), searches)
+    assert runs[1][0] == runs[8][0], "slices must give the sequential records and STATE"
+    assert [r["id"] for r in json.loads("[" + ",".join(runs[8][0][0]["jira_issues"]) + "]")] == [
+        r.id for r in sorted(fake.data.issues(), key=lambda r: (r.updated, r.idx))]
+    sequential, sliced = runs[1][1], runs[8][1]
+    assert max(e.in_flight for e in sequential) == 1
+    reads = [e for e in sliced if e.query.get("maxResults") not in (["0"], ["1"])]
+    assert len({e.query["jql"][0] for e in reads}) > 1, "one query: the window was not sliced"
+    assert max(e.in_flight for e in reads) >= 2, "the slices were not read concurrently"
+    if flavour == "cloud":
+        assert [e for e in tap_entries(fake) if e.path.endswith("/search/approximate-count")]

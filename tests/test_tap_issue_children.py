@@ -123,7 +123,8 @@ def test_children_exactly_once(fake_factory, stream: str, flavour: str, page_siz
                               and e.headers.get("user-agent", "").startswith("tap-atlassian/")]
     elif embedded(stream):  # whole in the search: no issue's /comment read at all
         assert not reads
-        searches = [e for e in fake.log if "/search" in e.path and e.method == "GET"]
+        searches = [e for e in fake.log if "/search" in e.path and e.method == "GET"
+                    and e.query.get("maxResults") not in (["0"], ["1"])]  # a sliced search's counts
         assert searches and all("comment" in ",".join(e.query.get("fields", [])) for e in searches)
     mark = run.last_state["bookmarks"][stream]["replication_key_value"]
     assert mark == max(r["issueUpdated"] for r in run.records[stream])

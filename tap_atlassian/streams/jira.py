@@ -27,6 +27,7 @@ from tap_atlassian.lookback import Lookback, late_pairs, read_issues
 from tap_atlassian.pagination import NextPageTokenPaginator, Paginator, StartAtPaginator, keyset_pages
 from tap_atlassian.projects import existing_project_keys
 from tap_atlassian.schemas import schema
+from tap_atlassian.slices import Slicer
 from tap_atlassian.streams.base import AtlassianStream
 from tap_atlassian.windows import Window, format_utc, parse_time
 
@@ -59,6 +60,7 @@ class JqlSearch:
 
     order = " ORDER BY updated ASC, key ASC"
     report_total = False  # the records are these issues: tell the stream's progress how many
+    sliced = True  # a large window is read as concurrent time slices (tap_atlassian.slices)
 
     def __init__(self, client: ApiClient, clauses: list[str], window: Window, fields: str,
                  page_size: int) -> None:
@@ -78,12 +80,45 @@ class JqlSearch:
         """``(issue, updated)`` pairs; issues outside the window (changed meanwhile) are left out."""
         if self.report_total and self.client.site.is_cloud:
             self._approximate_count()
+        slices = self._slices()
+        if len(slices) > 1:  # read concurrently, handed back in time order
+            workers = max(1, self.client.settings.max_concurrent_requests)
+            for hits in self.client.map(self._read_slice, slices, ahead=workers):
+                yield from hits
+            return
         pages = self._cloud_pages() if self.client.site.is_cloud else self._keyset_pages()
         for issues in pages:
             for issue in issues:
                 updated = issue_time(issue)
                 if self.window.admits(updated):
                     yield issue, updated
+
+    def _slices(self) -> list[Window]:
+        """The window's slices (one: not sliced, sequential or without a known zone)."""
+        if not self.sliced or self.client.settings.max_concurrent_requests <= 1 or self.window.tz is None:
+            return [self.window]
+        return Slicer(self.client, self._range_jql, self.page_size).plan(self.window, self._earliest)
+
+    def _range_jql(self, lower: dt.datetime | None, upper: dt.datetime) -> str:
+        """The JQL of the issues updated in ``[lower, upper)`` (no order: counted)."""
+        parts = list(self.clauses)
+        if lower is not None:
+            parts.append(f'updated >= "{self.window.lower_literal(lower)}"')
+        parts.append(f'updated < "{self.window.literal(upper)}"')
+        return " AND ".join(parts)
+
+    def _earliest(self) -> dt.datetime | None:
+        """The earliest ``updated`` in a window without a lower end (one issue asked for)."""
+        path = "/rest/api/3/search/jql" if self.client.site.is_cloud else "/rest/api/2/search"
+        body, _ = self.client.get(path, {"jql": self.jql(None), "fields": "updated", "maxResults": 1})
+        issues = body.get("issues") or []
+        return issue_time(issues[0]) if issues else None
+
+    def _read_slice(self, window: Window) -> list[Hit]:
+        """One slice, whole (a worker thread's read)."""
+        search = JqlSearch(self.client, self.clauses, window, self.fields, self.page_size)
+        search.sliced = False
+        return list(search)
 
     def _approximate_count(self) -> None:
         """Cloud's estimate for progress lines (``POST /rest/api/3/search/approximate-count``,
