@@ -163,11 +163,33 @@ class ConfluenceContentStream(ConfluenceStream):
         Cloud v2 ``/{collection}/{id}/labels`` per record (``ApiClient.map``), Server/DC the
         ``metadata.labels`` expansion (paged on when a record has more labels than it holds)."""
         reader = self._v2_labels if self.is_cloud else self._v1_labels
+        kept = []
         for record, labels in zip(batch, self.client.map(reader, batch)):
             record.pop("metadata", None)  # Server: held the labels, which the record now carries
-            record["last_modified"] = format_utc(page_time(record))
+            when = page_time(record) or self._time_by_id(record)
+            if when is None:  # no replication key: it would pass every window and break the schema
+                LOGGER.warning("%s: %s has no version time (neither version nor history.lastUpdated, "
+                               "also when read by id); skipped", self.name, record.get("id"))
+                continue
+            record["last_modified"] = format_utc(when)
             record["labels"] = labels
-        return batch
+            kept.append(record)
+        return kept
+
+    def _time_by_id(self, record: dict) -> dt.datetime | None:
+        """One extra read for a record answered without its version's time (a v1 item with
+        neither ``version`` nor ``history.lastUpdated``): ``GET /rest/api/content/{id}?expand=
+        version,history.lastUpdated`` (https://developer.atlassian.com/server/confluence/rest/v1000/api-group-content-resource/);
+        the version read is kept on the record."""
+        try:
+            body, _ = self.client.get(f"/rest/api/content/{record.get('id')}",
+                                      {"expand": "version,history.lastUpdated"})
+        except AccessError:
+            return None
+        when = page_time(body) if isinstance(body, dict) else None
+        if when is not None:  # the record's own time from now on (time_of, the look-back pairs)
+            record["version"] = {**(body.get("version") or {}), "when": format_utc(when)}
+        return when
 
     def _v2_labels(self, record: dict) -> list[dict]:
         """https://developer.atlassian.com/cloud/confluence/rest/v2/api-group-label/#api-pages-id-labels-get"""
