@@ -15,7 +15,9 @@ is there now:
   is found in a project the stream does not read (moved out of this ``project_keys`` shard)
   is dropped from the live set without a tombstone: the shard that reads its new project
   emits it live (the move changed its ``updated``); a tombstone from this shard could land
-  after that record in a loader shared by both shards and delete a live row.
+  after that record in a loader shared by both shards and delete a live row. (A request
+  moved to a project without a service desk is no request any more: a ``jsm_requests``
+  tombstone.)
   The first run of a stream is its own listing (every id it emitted); a state without a
   live set (written by an older tap, or a first run killed before its end) is swept on the
   next run without tombstones.
@@ -138,6 +140,9 @@ class IssueSweep:
                 continue
             if self.projects is None or project in self.projects:
                 kept.add(number)
+            elif self.stream.gone_when_moved_to(project):  # type: ignore[attr-defined]
+                LOGGER.info("%s: issue %s moved to project %s, where it is no %s any more: tombstone",
+                            self.stream.name, issue.get("key") or number, project, self.stream.name)
             else:
                 LOGGER.info("%s: issue %s moved to project %s, outside this run's projects: no tombstone",
                             self.stream.name, issue.get("key") or number, project)

@@ -219,3 +219,23 @@ def test_a_server_that_validates_ids_anyway_is_read_issue_by_issue(fake_factory)
     log = fake.control.read_log()
     assert any(e["status"] == 400 and f"id in ({gone})" in " ".join(e["query"].get("jql", [])) for e in log)
     assert any(e["path"] == f"/rest/api/2/issue/{gone}" and e["status"] == 404 for e in log)
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_a_request_moved_out_of_the_service_desks_is_gone_moved_to_another_desk_is_not(
+        fake_factory, flavour: str) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour=flavour, seed=3, size="small")
+    config, catalog = only(fake, ["jira_issues", "jsm_requests"], delete_sweep_hours=EVERY_RUN,
+                           project_keys=["SDA", "SWA"])
+    first = run_tap(config, catalog=catalog)
+    assert first.returncode == 0, first.last_stderr_line
+    sda = [r["issueId"] for r in first.records["jsm_requests"]]
+    to_software, to_other_desk = sda[0], sda[1]
+    fake.jira_deletes.move_issue(to_software, "SWA")  # still read by this shard's jira_issues
+    fake.jira_deletes.move_issue(to_other_desk, "SDB")  # a desk of another shard
+    for ident in (to_software, to_other_desk):
+        fake.control.touch("issue", ident, at=minutes_ago(3))
+    second = run_tap(config, catalog=catalog, state=first.last_state)
+    assert second.returncode == 0, second.last_stderr_line
+    assert [r["issueId"] for r in tombstones(second, "jsm_requests")] == [to_software]
+    assert not tombstones(second, "jira_issues")

@@ -280,6 +280,11 @@ class JiraIssuesStream(JiraStream):
         kept = [(i, u) for i, u in late if u is None or bookmark is None or u < bookmark]
         return sorted(kept, key=lambda pair: (pair[1] or bookmark, int(pair[0]["id"])))
 
+    def gone_when_moved_to(self, project_key: str) -> bool:  # noqa: ARG002
+        """Whether an issue moved out of this stream's projects into ``project_key`` is deleted
+        for this stream (an issue is not: another shard may read it)."""
+        return False
+
     def deleted_issue(self, issue_id: str) -> list[dict]:
         """The tombstones the sweep reports for a deleted issue: its own."""
         return [self.tombstone({self.primary_keys[0]: issue_id})]

@@ -92,6 +92,16 @@ class RequestsStream(JiraIssuesStream):
         """The service desks' projects: the sweep never reports an issue moved out of them."""
         return [str(d["projectKey"]) for d in service_desks(self) if d.get("projectKey")]
 
+    def gone_when_moved_to(self, project_key: str) -> bool:
+        """A request moved to a project without a service desk is no request any more (moved
+        to another desk outside ``project_keys``: that shard emits it). The site's desks are
+        listed once, when it happens."""
+        cache = self.client.cache
+        if "all_desk_keys" not in cache:
+            desks = self.paginate(f"{JSM}/servicedesk", IsLastPagePaginator)
+            cache["all_desk_keys"] = {str(d.get("projectKey", "")).upper() for d in desks}
+        return project_key.upper() not in cache["all_desk_keys"]
+
     def jql_clauses(self) -> list[str]:
         """The service desks' projects."""
         keys = sorted({str(d["projectKey"]) for d in service_desks(self) if d.get("projectKey")})
