@@ -174,3 +174,22 @@ def test_oauth_token_without_the_sprint_scope_skips_the_sprint_streams(fake_fact
         assert any(f"{stream} skipped" in ln and "read:sprint:jira-software" in ln for ln in run.stderr.splitlines())
     assert not [e for e in fake.log if "/sprint" in e.path]
     runs.assert_clean()
+
+
+@pytest.mark.parametrize("flavour", FLAVOURS)
+def test_an_issue_taken_out_of_an_open_sprint_is_a_tombstone(fake_factory, flavour: str) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour=flavour, seed=7, size="small")
+    config, catalog = configure(fake, ["jira_sprint_issues"])
+    first = run_tap(config, catalog=catalog)
+    assert first.returncode == 0, first.last_stderr_line
+    future = next(s for s in fake.agile.sprints.values() if s.state == "future" and s.issues)
+    leaving = future.issues[0]
+    fake.agile.remove_from_sprint(future.id, 10000 + leaving)
+    second = run_tap(config, catalog=catalog, state=first.last_state)
+    assert second.returncode == 0, second.last_stderr_line
+    dead = [r for r in second.records["jira_sprint_issues"] if r.get("_sdc_deleted_at")]
+    assert [(r["sprintId"], r["issueId"]) for r in dead] == [(future.id, str(10000 + leaving))]
+    live = {(r["sprintId"], r["issueId"]) for r in second.records["jira_sprint_issues"] if not r.get("_sdc_deleted_at")}
+    assert (future.id, str(10000 + leaving)) not in live
+    third = run_tap(config, catalog=catalog, state=second.last_state)
+    assert not [r for r in third.records["jira_sprint_issues"] if r.get("_sdc_deleted_at")], "reported once"

@@ -17,7 +17,8 @@ A site without Jira Software answers 404 on ``/rest/agile/1.0/board``: ``require
 makes the base stream skip these streams with one warning. Boards and sprints are read once
 per run and shared by the three streams (``ApiClient.cache``); the per-board and per-sprint
 reads go through ``ApiClient.map``. A closed sprint's membership no longer changes: once read
-it is not read again (the closed sprints read are kept in the state of ``jira_sprint_issues``).
+it is not read again (the closed sprints read are kept in the state of ``jira_sprint_issues``);
+an issue taken out of an open sprint is a tombstone.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ import typing as t
 
 from tap_atlassian.errors import AccessError, ApiError
 from tap_atlassian.pagination import StartAtPaginator
+from tap_atlassian.state_sets import Groups
 from tap_atlassian.streams.jira import JiraStream
 
 LOGGER = logging.getLogger("tap-atlassian")
 AGILE = "/rest/agile/1.0"
 STATE_CLOSED = "closed_sprints_read"  # ids of closed sprints whose membership was emitted
+STATE_MEMBERS = "members"  # issue ids last read per open sprint (Groups string)
 MEMBER_FIELDS = "updated"  # a small answer: a membership record is the issue's id, key and link
 
 
@@ -123,8 +126,11 @@ class JiraSprintsStream(AgileStream):
 class JiraSprintIssuesStream(AgileStream):
     """Sprint membership: one record per (sprint, issue): ``sprintId``, ``issueId``, ``key``, ``self``.
 
-    Active and future sprints are read every run; a closed sprint once (its id then joins
-    the state's ``closed_sprints_read``, a sorted list of ids).
+    Active and future sprints are read every run; a closed sprint once (its id then joins the
+    state's ``closed_sprints_read``, a sorted list of ids). An issue taken out of a sprint
+    (moved to another sprint or to the backlog) is a tombstone ``(sprintId, issueId)``: the
+    issue ids last read per open sprint are kept in the state (``members``, the compact
+    ``Groups`` string of :mod:`tap_atlassian.state_sets`).
     """
 
     name = "jira_sprint_issues"
@@ -134,17 +140,28 @@ class JiraSprintIssuesStream(AgileStream):
         """Each sprint's issues, in the sprints' order; closed sprints already read are left out."""
         state = self.get_context_state(context)
         done = {i for i in state.get(STATE_CLOSED) or [] if isinstance(i, int)}
+        members = Groups.decode(state.get(STATE_MEMBERS))
         todo = [s for s in self.sprints() if not (s.get("state") == "closed" and s.get("id") in done)]
         for sprint, issues in zip(todo, self.client.map(self._members, todo)):
+            sprint_id = sprint.get("id")
             if isinstance(issues, AccessError):
-                LOGGER.warning("%s: sprint %s (%s) skipped: %s", self.name, sprint.get("id"), sprint.get("name"), issues)
+                LOGGER.warning("%s: sprint %s (%s) skipped: %s", self.name, sprint_id, sprint.get("name"), issues)
                 continue
+            now = set()
             for issue in issues:
-                yield {"sprintId": sprint.get("id"), "issueId": str(issue.get("id")), "key": issue.get("key"),
+                yield {"sprintId": sprint_id, "issueId": str(issue.get("id")), "key": issue.get("key"),
                        "self": issue.get("self")}
-            if sprint.get("state") == "closed" and isinstance(sprint.get("id"), int):
-                done.add(sprint["id"])
-                state[STATE_CLOSED] = sorted(done)
+                if str(issue.get("id")).isdigit():
+                    now.add(int(issue["id"]))
+            if isinstance(sprint_id, int):
+                for gone in sorted(set(members.get(sprint_id)) - now):
+                    yield self.tombstone({"sprintId": sprint_id, "issueId": str(gone)})
+                closed = sprint.get("state") == "closed"
+                members.put(sprint_id, [] if closed else sorted(now))  # a closed sprint no longer changes
+                if closed:
+                    done.add(sprint_id)
+                    state[STATE_CLOSED] = sorted(done)
+                state[STATE_MEMBERS] = members.encode()
 
     def _members(self, sprint: dict) -> list[dict] | AccessError:
         """One sprint's issues (a sprint gone or hidden meanwhile: its 403/404)."""

@@ -172,6 +172,15 @@ class Agile:
                 sp.issues.append(ref.idx)
                 sp.issues.sort()
 
+    def remove_from_sprint(self, sprint_id: int, issue: str | int) -> None:
+        """Take an issue out of a sprint (to the backlog); the issue's `updated` moves."""
+        self._ensure()
+        with self._lock:
+            ref = self.store.touch_issue(issue)
+            sp = self.sprints[int(sprint_id)]
+            if ref.idx in sp.issues:
+                sp.issues.remove(ref.idx)
+
     def close_sprint(self, sprint_id: int) -> None:
         """Complete a sprint: state closed, `completeDate` now."""
         self._ensure()
