@@ -184,8 +184,8 @@ class Jsm:
         return FakeResponse(json=self.expanded(ref.idx, set(req.args("expand"))))
 
     def expanded(self, idx: int, expand: set[str]) -> dict:
-        """`expand`: serviceDesk, requestType, participant, status, sla, action (attachment and
-        comment are ignored). Participants and SLAs are the request's own (the same as
+        """`expand`: serviceDesk, requestType, participant, status (transitions, oldest first),
+        sla, action (attachment and comment are ignored). Participants and SLAs are the request's own (the same as
         `/request/{key}/participant` and `/sla` give) when the JSM children are installed."""
         body = self.request_json(idx)
         if not expand:
@@ -203,8 +203,12 @@ class Jsm:
             users = ([self.user_dto(s.users[u]) for u in children.extras(idx).participants]
                      if children is not None else [])
             body["participants"] = self.sub_page(f"/request/{iid}/participant", users)
-        if "status" in expand:
-            body["status"] = self.sub_page(f"/request/{iid}/status", [body["currentStatus"]])
+        if "status" in expand:  # the transitions, oldest first: opened as "Waiting for support"
+            opened = {"status": "Waiting for support", "statusCategory": "NEW",
+                      "statusDate": date_dto(s._i_created[idx], s.jira_tz)}
+            history = [body["currentStatus"]] if body["currentStatus"]["status"] == opened["status"] \
+                else [opened, body["currentStatus"]]
+            body["status"] = self.sub_page(f"/request/{iid}/status", history)
         if "sla" in expand:
             metrics = children.sla_json(idx) if children is not None else [self.sla(idx)]
             body["sla"] = self.sub_page(f"/request/{iid}/sla", metrics)
