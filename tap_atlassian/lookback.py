@@ -54,6 +54,7 @@ class Lookback:
         self.state, self.bookmark, self.minutes = state, bookmark, max(0, minutes)
         self.seen = Versions.decode(state.get(STATE_KEY))
         self.latest = bookmark
+        self._prune_at = max(10_000, 2 * len(self.seen))  # a first run's pairs stay few in memory
 
     def window(self, main: Window) -> Window | None:
         """The span searched for late records (None on a first run or with ``lookback_minutes: 0``)."""
@@ -77,13 +78,21 @@ class Lookback:
         self.seen.pairs[number] = millis(updated)
         if self.latest is None or updated > self.latest:
             self.latest = updated
+        if len(self.seen) > self._prune_at:
+            self._prune()
+            self._prune_at = max(10_000, 2 * len(self.seen))
+
+    def _prune(self) -> None:
+        """Keep the pairs inside ``[latest - lookback, latest]`` (what the state will hold)."""
+        if self.latest is not None:
+            floor = millis(self.latest - dt.timedelta(minutes=self.minutes))
+            self.seen = self.seen.keep(lambda _id, version: version >= floor)
 
     def save(self) -> None:
         """Write the pairs still inside ``[latest - lookback, latest]`` to the state."""
         if self.latest is None:
             return
-        floor = millis(self.latest - dt.timedelta(minutes=self.minutes))
-        self.seen = self.seen.keep(lambda _id, version: version >= floor)
+        self._prune()
         encoded = self.seen.encode()
         if encoded:
             self.state[STATE_KEY] = encoded

@@ -111,3 +111,22 @@ def test_fake_bulkfetch_answers_as_the_v3_document_says(fake_cloud) -> None:  # 
                 {"fields": ["*all"]}):
         refused = session.post(url, json=bad, timeout=30)
         assert refused.status_code == 400 and refused.json()["errorMessages"], bad
+
+
+def test_look_back_pairs_stay_within_the_span_in_memory_and_in_state() -> None:
+    from tap_atlassian.lookback import STATE_KEY, Lookback
+    from tap_atlassian.state_sets import Versions
+
+    state: dict = {}
+    span = Lookback(state, None, 60)  # a first run, in updated order, one issue a second
+    start = dt.datetime(2024, 6, 1, tzinfo=UTC)
+    for n in range(50_000):
+        span.emitted(str(10_000 + n), start + dt.timedelta(seconds=n))
+        assert len(span.seen) <= 20_000
+    span.save()
+    kept = Versions.decode(state[STATE_KEY])
+    assert len(kept) == 3601  # the last hour, both ends included
+    later = Lookback(state, start + dt.timedelta(seconds=49_999), 60)
+    assert not later.is_new("59999", start + dt.timedelta(seconds=49_999))
+    assert later.is_new("59999", start + dt.timedelta(seconds=50_000))
+    assert later.is_new("10000", start)
