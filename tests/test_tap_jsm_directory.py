@@ -85,3 +85,13 @@ def test_server_deployment_discovers_the_same_streams(fake_factory) -> None:  # 
     cloud = {s["tap_stream_id"] for s in discover(fake_config(fake_factory(flavour="cloud")))["streams"]}
     server = {s["tap_stream_id"] for s in discover(fake_config(fake_factory(flavour="server")))["streams"]}
     assert set(STREAMS) <= cloud and set(STREAMS) <= server
+
+
+def test_organizations_refused_is_a_warning(fake_factory) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour="server", seed=7, size="small")
+    fake.control.inject(rf"{SDS}/organization", "403", None)
+    config, catalog = config_for(fake, ["jsm_organizations", "jsm_queues"])
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    assert "jsm_organizations skipped: 403" in run.stderr
+    assert "jsm_organizations" not in run.records and run.records["jsm_queues"]

@@ -38,6 +38,14 @@ class OrganizationsStream(JiraStream):
     path = f"{JSM}/organization"
     paginator = IsLastPagePaginator
 
+    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+        """The listing; a login that may not list organizations (403: not a service desk agent)
+        is a warning, and the run goes on."""
+        try:
+            yield from super().get_records(context)
+        except AccessError as exc:
+            LOGGER.warning("%s skipped: %s (listing organizations needs a service desk agent)", self.name, exc)
+
 
 class DeskListingStream(JiraStream):
     """One paged listing per service desk (``project_keys`` filters the desks); records get
