@@ -113,7 +113,9 @@ def clip(text: str, limit: int) -> str:
 
 
 def retry_after_seconds(headers: t.Mapping[str, str]) -> float | None:
-    """``Retry-After`` (seconds or HTTP date), else ``X-RateLimit-Reset`` (ISO 8601)."""
+    """``Retry-After`` (seconds or HTTP date), else Okta's ``X-Rate-Limit-Reset`` (UTC epoch
+    seconds; https://developer.okta.com/docs/reference/rl-best-practices/: wait past that
+    second), else Atlassian's ``X-RateLimit-Reset`` (ISO 8601)."""
     value = headers.get("Retry-After")
     if value:
         try:
@@ -127,6 +129,9 @@ def retry_after_seconds(headers: t.Mapping[str, str]) -> float | None:
         if parsed.tzinfo is None:  # "-0000": a UTC time of unknown origin
             parsed = parsed.replace(tzinfo=dt.timezone.utc)
         return max(0.0, (parsed - dt.datetime.now(dt.timezone.utc)).total_seconds())
+    okta_reset = headers.get("X-Rate-Limit-Reset")  # Okta: UTC epoch seconds
+    if okta_reset and okta_reset.strip().isdigit():
+        return max(0.0, int(okta_reset) + 1 - dt.datetime.now(dt.timezone.utc).timestamp())
     reset = headers.get("X-RateLimit-Reset")
     if reset:
         try:

@@ -35,12 +35,16 @@ from tap_atlassian.auth.saml import (
     unexpected_page,
 )
 from tap_atlassian.config import ConfigError, parse_sso_properties
+from tap_atlassian.errors import retry_after_seconds
 
 if t.TYPE_CHECKING:
     from tap_atlassian.config import Settings
 
 LOGGER = logging.getLogger("tap-atlassian")
 SCHEME = "okta"
+OKTA_RATE_LIMIT_RETRIES = 3
+OKTA_DEFAULT_WAIT = 5.0  # a 429 without a reset time
+OKTA_MAX_WAIT = 120.0
 MFA_TYPES = {"oktaverify": "OktaVerify", "sms": "SMS", "email": "Email"}
 DEFAULT_POLL_SECONDS = 2.0
 DEFAULT_PUSH_TIMEOUT_SECONDS = 120.0
@@ -140,12 +144,14 @@ def okta_flow(*, user: str, password: str, login_url: str, exchange_url: str,
     if device_token:
         body["context"] = {"deviceToken": device_token}
     step = "Okta authentication (POST /api/v1/authn)"
-    data = _okta_json(step, (yield FlowRequest("POST", f"{org}/api/v1/authn", step=step,
-                                               headers=headers, json=body)))
+    data = _okta_json(step, (yield from _okta_call(FlowRequest("POST", f"{org}/api/v1/authn", step=step,
+                                                               headers=headers, json=body))))
+    data = yield from _past_password_warning(data, headers, step)
     factor_type = None
     if data["status"] == "MFA_REQUIRED":
         data, factor_type, dt_cookie = yield from _mfa(data, options, headers)
         device_token = dt_cookie or device_token
+        data = yield from _past_password_warning(data, headers, step)
     if data["status"] in _FATAL_STATUSES:
         raise LoginError(SCHEME, step, f"Okta answered {data['status']}: "
                          f"{_FATAL_STATUSES[data['status']]}")
@@ -158,6 +164,45 @@ def okta_flow(*, user: str, password: str, login_url: str, exchange_url: str,
     consumer = yield from submit_saml_form(SCHEME, page, exchange_url)
     remembered = device_token if options.mfa_remember_device else None
     return OktaResult(consumer=consumer, device_token=remembered, mfa_factor=factor_type)
+
+
+def _okta_call(request: FlowRequest) -> t.Generator[t.Any, t.Any, FlowResponse]:
+    """One Okta API call; a 429 waits until ``X-Rate-Limit-Reset`` (UTC epoch seconds;
+    https://developer.okta.com/docs/reference/rl-best-practices/) and asks again, like
+    Atlassian's 429s, at most ``OKTA_RATE_LIMIT_RETRIES`` times."""
+    for attempt in range(OKTA_RATE_LIMIT_RETRIES + 1):
+        answer = yield request
+        if answer.status != 429 or attempt == OKTA_RATE_LIMIT_RETRIES:  # noqa: PLR2004
+            return answer
+        wait = _okta_reset_wait(answer)
+        LOGGER.warning("okta: %s answered 429 (Okta's rate limit); retrying in %.0f s (retry %d of %d)",
+                       request.step, wait, attempt + 1, OKTA_RATE_LIMIT_RETRIES)
+        yield Wait(wait)
+    raise AssertionError  # pragma: no cover
+
+
+def _okta_reset_wait(answer: FlowResponse) -> float:
+    """Seconds until Okta's ``X-Rate-Limit-Reset`` (or ``Retry-After``), within 1..120."""
+    hint = retry_after_seconds({name: answer.header(name) or "" for name in ("Retry-After", "X-Rate-Limit-Reset")})
+    return min(max(hint if hint is not None else OKTA_DEFAULT_WAIT, 1.0), OKTA_MAX_WAIT)
+
+
+def _past_password_warning(data: dict[str, t.Any], headers: dict[str, str],
+                           step: str) -> t.Generator[t.Any, t.Any, dict[str, t.Any]]:
+    """PASSWORD_WARN: the password is valid but expires soon; warn and ``skip`` (the
+    transaction's ``_links.skip``) to go on, as the Okta sign-in widget's "Remind me later"."""
+    if data.get("status") != "PASSWORD_WARN":
+        return data
+    days = (((data.get("_embedded") or {}).get("policy") or {}).get("expiration") or {}).get("passwordExpireDays")
+    LOGGER.warning("okta: Okta says the password expires %s: change it in Okta, then update password; "
+                   "signing in meanwhile", f"in {days} days" if days is not None else "soon")
+    skip = ((data.get("_links") or {}).get("skip") or {}).get("href")
+    if not skip:
+        raise LoginError(SCHEME, step, "Okta answered PASSWORD_WARN without a skip link: change the "
+                         "password in Okta, then update password")
+    answer = yield from _okta_call(FlowRequest("POST", skip, step="Okta PASSWORD_WARN (skip)",
+                                               headers=headers, json={"stateToken": data.get("stateToken")}))
+    return _okta_json("Okta PASSWORD_WARN (skip)", answer)
 
 
 def _pick_factor(data: dict[str, t.Any], options: OktaOptions) -> dict[str, t.Any]:
@@ -192,12 +237,12 @@ def _mfa(data: dict[str, t.Any], options: OktaOptions,
     LOGGER.info("okta: Okta asks for MFA; verifying the %s factor%s", kind,
                 " (remembering this device)" if options.mfa_remember_device else "")
     if kind == "push":
-        answer = yield FlowRequest("POST", verify, step=step, headers=headers,
-                                   json={"stateToken": state})
+        answer = yield from _okta_call(FlowRequest("POST", verify, step=step, headers=headers,
+                                   json={"stateToken": state}))
         result, answer = yield from _poll_push(answer, state, options, headers, step)
     elif options.mfa_passcode:
-        answer = yield FlowRequest("POST", verify, step=step, headers=headers,
-                                   json={"stateToken": state, "passCode": options.mfa_passcode})
+        answer = yield from _okta_call(FlowRequest("POST", verify, step=step, headers=headers,
+                                   json={"stateToken": state, "passCode": options.mfa_passcode}))
         if answer.status == 403 or (answer.json() or {}).get("factorResult") in {  # noqa: PLR2004
                 "FAILED", "PASSCODE_REPLAYED", "TIME_WINDOW_EXCEEDED"}:
             if kind == "token:software:totp":
@@ -262,8 +307,8 @@ def _poll_push(answer: FlowResponse, state: str, options: OktaOptions,
         waited += options.poll_seconds
         if options.mfa_remember_device:
             next_href = _with_query(next_href, rememberDevice="true")
-        answer = yield FlowRequest("POST", next_href, step=step + " poll", headers=headers,
-                                   json={"stateToken": state})
+        answer = yield from _okta_call(FlowRequest("POST", next_href, step=step + " poll", headers=headers,
+                                                   json={"stateToken": state}))
 
 
 class OktaAuth(SamlSchemeAuth):

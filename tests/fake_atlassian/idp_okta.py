@@ -26,6 +26,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
@@ -58,7 +59,7 @@ class OktaUser:
 
     login: str
     password: str
-    status: str = "ACTIVE"  # ACTIVE | LOCKED_OUT | PASSWORD_EXPIRED
+    status: str = "ACTIVE"  # ACTIVE | LOCKED_OUT | PASSWORD_EXPIRED | PASSWORD_WARN (expires soon)
     mfa: bool = False
     factors: tuple[str, ...] = ("push", "sms", "email", "token:software:totp")
     totp_secret: str = field(default_factory=pyotp.random_base32)
@@ -82,6 +83,10 @@ class OktaOrg:
     push_script: list[str] = field(default_factory=lambda: ["WAITING", "WAITING", "SUCCESS"])
     outbox: list[tuple[str, str, str]] = field(default_factory=list)  # (login, sms|email, code)
     remembered: set[tuple[str, str]] = field(default_factory=set)  # (login, device token)
+    # the next `rate_limited` authn calls answer 429 (Okta's E0000047), resetting
+    # `rate_limit_reset_seconds` later (X-Rate-Limit-Reset, UTC epoch seconds)
+    rate_limited: int = 0
+    rate_limit_reset_seconds: int = 2
     _codes: dict[tuple[str, str], str] = field(default_factory=dict)
     _tx: dict[str, _Transaction] = field(default_factory=dict)
     _sessions: dict[str, str] = field(default_factory=dict)  # sessionToken -> login
@@ -134,8 +139,21 @@ class OktaOrg:
             return FakeResponse(401, json=_INVALID_TOKEN)
         return None
 
+    def _rate_limit(self) -> FakeResponse | None:
+        """Okta's 429 (https://developer.okta.com/docs/reference/rl-best-practices/)."""
+        with self._lock:
+            if self.rate_limited <= 0:
+                return None
+            self.rate_limited -= 1
+        reset = int(time.time()) + self.rate_limit_reset_seconds
+        return FakeResponse(429, headers=[("X-Rate-Limit-Limit", "600"), ("X-Rate-Limit-Remaining", "0"),
+                                          ("X-Rate-Limit-Reset", str(reset))],
+                            json={"errorCode": "E0000047", "errorSummary":
+                                  "API call exceeded rate limit due to too many requests.",
+                                  "errorLink": "E0000047", "errorId": "oaeFAKE429", "errorCauses": []})
+
     def authn(self, req: FakeRequest) -> FakeResponse:
-        refused = self._check_api_token(req)
+        refused = self._check_api_token(req) or self._rate_limit()
         if refused:
             return refused
         body = req.json() or {}
@@ -144,10 +162,36 @@ class OktaOrg:
             return FakeResponse(401, json={"errorCode": "E0000004", "errorSummary":
                                            "Authentication failed", "errorLink": "E0000004",
                                            "errorId": "oaeFAKE", "errorCauses": []})
+        device = (body.get("context") or {}).get("deviceToken")
+        if user.status == "PASSWORD_WARN":  # valid, expiring soon: skip (or change) it to go on
+            state = "00T" + secrets.token_urlsafe(30)
+            with self._lock:
+                self._tx[state] = _Transaction(user.login, device)
+            return FakeResponse(json={
+                "stateToken": state, "status": "PASSWORD_WARN", "expiresAt": "2030-01-01T00:00:00.000Z",
+                "_embedded": {"user": self._user_json(user), "policy": {
+                    "expiration": {"passwordExpireDays": 4},
+                    "complexity": {"minLength": 8, "minLowerCase": 1, "minUpperCase": 1, "minNumber": 1}}},
+                "_links": {"skip": {"href": f"{self.org}/api/v1/authn/skip", "hints": {"allow": ["POST"]}},
+                           "next": {"name": "changePassword", "href": f"{self.org}/api/v1/authn/credentials/change_password",
+                                    "hints": {"allow": ["POST"]}},
+                           "cancel": {"href": f"{self.org}/api/v1/authn/cancel", "hints": {"allow": ["POST"]}}}})
         if user.status != "ACTIVE":
             return FakeResponse(json={"status": user.status, "_embedded": {}, "_links": {
                 "cancel": {"href": f"{self.org}/api/v1/authn/cancel"}}})
-        device = (body.get("context") or {}).get("deviceToken")
+        return self._after_password(user, device)
+
+    def skip(self, req: FakeRequest) -> FakeResponse:
+        """``POST /api/v1/authn/skip`` ``{stateToken}``: past PASSWORD_WARN without a change."""
+        state = str((req.json() or {}).get("stateToken") or "")
+        with self._lock:
+            tx = self._tx.pop(state, None)
+        if tx is None:
+            return FakeResponse(403, json={"errorCode": "E0000011", "errorSummary": "Invalid token provided",
+                                           "errorLink": "E0000011", "errorId": "oaeFAKE", "errorCauses": []})
+        return self._after_password(self.users[tx.login], tx.device_token)
+
+    def _after_password(self, user: OktaUser, device: str | None) -> FakeResponse:
         with self._lock:
             skip = not user.mfa or (user.login, device) in self.remembered
         if skip:
@@ -316,6 +360,7 @@ def install(fake: FakeAtlassian) -> OktaOrg:
     fake.okta = org
     idp_saml.install(fake).trust(org.issuer, org.key.public_key())
     fake.route("POST", "/api/v1/authn", org.authn, auth=False, host="main", product="okta")
+    fake.route("POST", "/api/v1/authn/skip", org.skip, auth=False, host="main", product="okta")
     fake.route("POST", r"/api/v1/authn/factors/(?P<factor>[A-Za-z0-9]+)/verify", org.verify,
                auth=False, host="main", product="okta")
     fake.route("GET", r"/home/[^/]+/[^/]+/[^/]+", org.embed, auth=False, host="main",
