@@ -80,6 +80,20 @@ def _waits(initial: float, ceiling: float) -> t.Generator[float, t.Any, None]:
         exc = yield wait
 
 
+def retrying(settings: Settings, fn: t.Callable[..., R],
+             on_backoff: t.Callable[[t.Mapping[str, t.Any]], None] | None = None) -> t.Callable[..., R]:
+    """The tap's one retry policy, for API calls and login steps alike: ``fn`` is called
+    again while it raises :class:`RetryableError`, up to ``max_retries`` times, waiting the
+    server's hint (``retry_after``) or an exponential back-off with jitter, each wait capped
+    by ``retry_max_wait_seconds``; ``on_backoff`` is told of each retry (python-backoff's
+    details)."""
+    return backoff.on_exception(
+        _waits, RetryableError, max_tries=settings.max_retries + 1, jitter=None,
+        on_backoff=on_backoff, logger=None,
+        initial=settings.retry_initial_wait_seconds, ceiling=settings.retry_max_wait_seconds,
+    )(fn)
+
+
 class ApiClient:
     """One product's session, authenticator and request policy (one per tap run)."""
 
@@ -103,11 +117,7 @@ class ApiClient:
         self._renew_lock = threading.Lock()
         self.base_url = authenticator.api_base_url
         self.cache: dict[str, t.Any] = {}  # per-run facts (user time zone, service desks)
-        self._send_with_retries = backoff.on_exception(
-            _waits, RetryableError, max_tries=settings.max_retries + 1, jitter=None,
-            on_backoff=self._log_retry, logger=None,
-            initial=settings.retry_initial_wait_seconds, ceiling=settings.retry_max_wait_seconds,
-        )(self._send_once)
+        self._send_with_retries = retrying(settings, self._send_once, self._log_retry)
 
     def url(self, path: str) -> str:
         """Absolute URL for a path below the product base (absolute URLs pass through)."""

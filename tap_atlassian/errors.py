@@ -46,7 +46,10 @@ class RetryableError(Exception):
 
 
 def server_message(response: requests.Response) -> str:
-    """Atlassian's own words from an error body: Jira's ``errorMessages`` / ``errors`` object,
+    """The one reader of a server's error text (API calls and every login scheme; a login
+    flow's ``FlowResponse`` reads the same way).
+
+    Atlassian's own words from an error body: Jira's ``errorMessages`` / ``errors`` object,
     Confluence v2's ``errors`` list of ``{status, code, title, detail}``
     (https://developer.atlassian.com/cloud/confluence/rest/v2/intro/#about), ``message``;
     Cloud's plain-text answer to a refused API token; an HTML page's title."""
@@ -70,10 +73,20 @@ def server_message(response: requests.Response) -> str:
         parts += [f"{k}: {v}" for k, v in errors.items()]
     elif isinstance(errors, list):  # Confluence Cloud v2
         parts += [_v2_error(e) for e in errors if isinstance(e, dict) and _v2_error(e)]
-    for key in ("message", "errorSummary", "error_description", "reason", "error"):
-        if isinstance(body.get(key), str) and not parts:
-            parts.append(body[key])
-    return clip("; ".join(map(str, parts)), 300) or response.reason or ""
+    if not parts:
+        text = next((body[k] for k in _TEXT_KEYS if isinstance(body.get(k), str) and body[k]), "")
+        code = next((body[k] for k in _CODE_KEYS if isinstance(body.get(k), str) and _CODE.match(body[k])), "")
+        parts = [f"{code}: {text}" if code and text and code != text else code or text]
+    return clip("; ".join(p for p in map(str, parts) if p), 300) or response.reason or ""
+
+
+# A body without Jira's lists: its words, led by the error code when it has one (OAuth 2.0
+# ``error`` + ``error_description``, RFC 6749 section 5.2; Okta ``errorCode`` +
+# ``errorSummary``; Crowd ``reason`` + ``message``): ``invalid_grant: Unknown or invalid
+# refresh token.``, ``E0000004: Authentication failed``.
+_TEXT_KEYS = ("message", "errorSummary", "error_description", "reason", "error")
+_CODE_KEYS = ("errorCode", "error", "reason")
+_CODE = re.compile(r"^(E\d{7}|[a-z]+(?:_[a-z]+)+|[A-Z]+(?:_[A-Z]+)+)$")
 
 
 # Atlassian Cloud's plain-text 401 for a Basic login whose API token it does not accept

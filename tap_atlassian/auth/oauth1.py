@@ -36,9 +36,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tap_atlassian import net
+from tap_atlassian.auth import flow
 from tap_atlassian.auth.base import AuthError, SchemeAuth
 from tap_atlassian.auth.browser import BrowserLoginError, callback_address, receive_redirect
 from tap_atlassian.config import ConfigError
+from tap_atlassian.errors import server_message
 from tap_atlassian.settings_file import SettingsFile, SettingsFileError, resolve_passphrase
 from tap_atlassian.sites import product_base_url
 
@@ -249,6 +251,8 @@ def describe_failure(step: str, url: str, response: requests.Response) -> str:
         line += f" oauth_problem={problem}"
         if problem in PROBLEM_ADVICE:
             line += f" ({PROBLEM_ADVICE[problem]})"
+    elif response.content.strip():
+        line += f" ({server_message(response)})"
     return line
 
 
@@ -265,11 +269,11 @@ def _token_answer(step: str, url: str, response: requests.Response) -> dict[str,
 
 def request_token(session: requests.Session, base_url: str, consumer_key: str,
                   key: rsa.RSAPrivateKey, callback: str | None,
-                  timeout: float = 60) -> dict[str, str]:
+                  timeout: float = 60, settings: Settings | None = None) -> dict[str, str]:
     """Step 1: a signed POST for a request token (``oauth_token``, ``oauth_token_secret``)."""
     url = f"{base_url}{SERVLET}/request-token"
-    response = _post(session, "request-token", url, auth=signer(consumer_key, key, callback=callback or OOB),
-                     timeout=timeout)
+    response = _post(session, "request-token", url, settings,
+                     auth=signer(consumer_key, key, callback=callback or OOB), timeout=timeout)
     return _token_answer("request-token", url, response)
 
 
@@ -280,20 +284,24 @@ def authorize_url(base_url: str, token: str) -> str:
 
 def access_token(session: requests.Session, base_url: str, consumer_key: str,
                  key: rsa.RSAPrivateKey,
-                 token: str, verifier: str, timeout: float = 60) -> dict[str, str]:
+                 token: str, verifier: str, timeout: float = 60,
+                 settings: Settings | None = None) -> dict[str, str]:
     """Step 3: trade the approved request token and its verifier for an access token."""
     url = f"{base_url}{SERVLET}/access-token"
-    response = _post(session, "access-token", url, auth=signer(consumer_key, key, token=token,
-                                                               verifier=verifier), timeout=timeout)
+    response = _post(session, "access-token", url, settings,
+                     auth=signer(consumer_key, key, token=token, verifier=verifier), timeout=timeout)
     return _token_answer("access-token", url, response)
 
 
-def _post(session: requests.Session, step: str, url: str, **kw: t.Any) -> requests.Response:  # noqa: ANN401
-    """A token request; a failure below HTTP (host, certificate) is one line naming the host."""
+def _post(session: requests.Session, step: str, url: str, settings: Settings | None,
+          **kw: t.Any) -> requests.Response:  # noqa: ANN401
+    """A token request under the tap's retry policy; a failure below HTTP (host,
+    certificate) is one line naming the host."""
     try:
-        return session.post(url, **kw)
-    except requests.RequestException as exc:
-        msg = f"oauth1: {step} at {url}: {net.network_failure(exc, url)[0]}"
+        return flow.request(session, "POST", url, settings=settings, what=f"oauth1: {step} at {url}",
+                            **kw)
+    except flow.UnreachableError as exc:
+        msg = f"oauth1: {step} at {url}: {exc}"
         raise AuthError(msg) from None
 
 
@@ -462,7 +470,7 @@ class OAuth1Scheme(SchemeAuth):
             with sf.transaction() as state:
                 answer = request_token(self._http(), self.base_url, self.consumer_key,
                                        self._key, callback or self.settings.callback_url,
-                                       timeout=self.settings.request_timeout)
+                                       timeout=self.settings.request_timeout, settings=self.settings)
                 entry = self._usable(dict(state.get(self.section) or {}))
                 entry.update(base_url=self.base_url, consumer_key=self.consumer_key,
                              pending={"oauth_token": answer["oauth_token"],
@@ -494,7 +502,7 @@ class OAuth1Scheme(SchemeAuth):
                     raise AuthError(msg)
                 answer = access_token(self._http(), self.base_url, self.consumer_key,
                                       self._key, pending["oauth_token"], verifier,
-                                      timeout=self.settings.request_timeout)
+                                      timeout=self.settings.request_timeout, settings=self.settings)
                 state[self.section] = {
                     "base_url": self.base_url, "consumer_key": self.consumer_key,
                     "oauth_token": answer["oauth_token"],

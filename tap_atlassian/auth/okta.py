@@ -35,16 +35,12 @@ from tap_atlassian.auth.saml import (
     unexpected_page,
 )
 from tap_atlassian.config import ConfigError, parse_sso_properties
-from tap_atlassian.errors import retry_after_seconds
 
 if t.TYPE_CHECKING:
     from tap_atlassian.config import Settings
 
 LOGGER = logging.getLogger("tap-atlassian")
 SCHEME = "okta"
-OKTA_RATE_LIMIT_RETRIES = 3
-OKTA_DEFAULT_WAIT = 5.0  # a 429 without a reset time
-OKTA_MAX_WAIT = 120.0
 MFA_TYPES = {"oktaverify": "OktaVerify", "sms": "SMS", "email": "Email"}
 DEFAULT_POLL_SECONDS = 2.0
 DEFAULT_PUSH_TIMEOUT_SECONDS = 120.0
@@ -167,24 +163,12 @@ def okta_flow(*, user: str, password: str, login_url: str, exchange_url: str,
 
 
 def _okta_call(request: FlowRequest) -> t.Generator[t.Any, t.Any, FlowResponse]:
-    """One Okta API call; a 429 waits until ``X-Rate-Limit-Reset`` (UTC epoch seconds;
-    https://developer.okta.com/docs/reference/rl-best-practices/) and asks again, like
-    Atlassian's 429s, at most ``OKTA_RATE_LIMIT_RETRIES`` times."""
-    for attempt in range(OKTA_RATE_LIMIT_RETRIES + 1):
-        answer = yield request
-        if answer.status != 429 or attempt == OKTA_RATE_LIMIT_RETRIES:  # noqa: PLR2004
-            return answer
-        wait = _okta_reset_wait(answer)
-        LOGGER.warning("okta: %s answered 429 (Okta's rate limit); retrying in %.0f s (retry %d of %d)",
-                       request.step, wait, attempt + 1, OKTA_RATE_LIMIT_RETRIES)
-        yield Wait(wait)
-    raise AssertionError  # pragma: no cover
-
-
-def _okta_reset_wait(answer: FlowResponse) -> float:
-    """Seconds until Okta's ``X-Rate-Limit-Reset`` (or ``Retry-After``), within 1..120."""
-    hint = retry_after_seconds({name: answer.header(name) or "" for name in ("Retry-After", "X-Rate-Limit-Reset")})
-    return min(max(hint if hint is not None else OKTA_DEFAULT_WAIT, 1.0), OKTA_MAX_WAIT)
+    """One Okta API call. A 429 is retried by the driver under the tap's one retry policy
+    (:func:`tap_atlassian.auth.flow.drive`): it waits until Okta's ``X-Rate-Limit-Reset``
+    (UTC epoch seconds, https://developer.okta.com/docs/reference/rl-best-practices/; read
+    by :func:`tap_atlassian.errors.retry_after_seconds`), bounded by ``max_retries`` and
+    ``retry_max_wait_seconds``; a 429 that outlasts them reaches the flow as Okta's answer."""
+    return (yield request)
 
 
 def _past_password_warning(data: dict[str, t.Any], headers: dict[str, str],

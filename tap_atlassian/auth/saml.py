@@ -1,13 +1,11 @@
 """SAML single sign-on shared by ``crowd`` and ``okta`` (docs/AUTH_FLOWS.md "crowd", "okta").
 
-A login is written as a *flow*, in the manner of httpx's ``Auth.auth_flow``: a generator
-that yields :class:`FlowRequest` (or :class:`Wait`) and is sent back a
-:class:`FlowResponse`; its return value is the flow's result. The flow decides everything
-(what to send, what an answer means, which error to raise) and never touches the network,
-so a whole Okta MFA exchange is unit-tested by feeding it recorded answers. :func:`drive`
-runs a flow for real over the product's ``requests.Session``: the product's session
-cookies set by the assertion consumer land in that session's jar, scoped to the product
-host by ``requests`` itself.
+A login is written as a *flow* (:mod:`tap_atlassian.auth.flow`): a generator that yields
+requests and is sent back answers, so a whole Okta MFA exchange is unit-tested by feeding
+it recorded answers. :func:`drive` runs a flow for real over the product's
+``requests.Session`` (with the tap's retry policy): the product's session cookies set by
+the assertion consumer land in that session's jar, scoped to the product host by
+``requests`` itself.
 
 Identity-provider pages are parsed with lxml with network access off (and, for XML,
 entity resolution off); a SAML form whose ``action`` is not on the origin of
@@ -18,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import json
 import logging
 import re
 import threading
@@ -31,12 +28,20 @@ import requests.cookies
 from lxml import etree, html
 
 from tap_atlassian import net
-from tap_atlassian.auth.base import AuthError, SchemeAuth
+from tap_atlassian.auth.base import SchemeAuth
+from tap_atlassian.auth.flow import (  # the flow machinery, re-exported for crowd and okta
+    Flow,
+    FlowRequest,
+    FlowResponse,
+    LoginError,
+    Wait,  # noqa: F401 (okta imports it from here)
+    drive,
+    public_url,
+)
+from tap_atlassian.errors import server_message
 from tap_atlassian.settings_file import SettingsFile, SettingsFileError, resolve_passphrase
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable, Generator, Mapping
-
     from tap_atlassian.config import Settings
     from tap_atlassian.sites import Site
 
@@ -69,83 +74,6 @@ def guard_request_logs() -> None:
         logger.addFilter(_QueryGuard())
 
 
-@dataclasses.dataclass(frozen=True)
-class FlowRequest:
-    """One HTTP request a flow wants sent. ``step`` names it in errors (never a secret)."""
-
-    method: str
-    url: str
-    step: str
-    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    json: t.Any = None
-    data: Mapping[str, str] | None = None
-    params: Mapping[str, str] | None = None
-    cookies: Mapping[str, str] | None = None
-    follow_redirects: bool = True
-
-    def __repr__(self) -> str:
-        """Method, step and the URL without its query; bodies and headers hold secrets."""
-        return f"FlowRequest({self.method} {public_url(self.url)} step={self.step!r})"
-
-
-@dataclasses.dataclass(frozen=True)
-class FlowResponse:
-    """The answer to a :class:`FlowRequest` (``cookies``: those this answer set)."""
-
-    status: int
-    url: str
-    body: bytes = b""
-    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)
-    cookies: Mapping[str, str] = dataclasses.field(default_factory=dict)
-
-    def __repr__(self) -> str:
-        """Status and URL only."""
-        return f"FlowResponse({self.status} {public_url(self.url)})"
-
-    def header(self, name: str) -> str | None:
-        """A response header, case-insensitively."""
-        lower = name.lower()
-        return next((v for k, v in self.headers.items() if k.lower() == lower), None)
-
-    def json(self) -> t.Any:
-        """The body as JSON, or None when it is not JSON."""
-        try:
-            return json.loads(self.body or b"null")
-        except ValueError:
-            return None
-
-    @classmethod
-    def from_requests(cls, response: requests.Response) -> FlowResponse:
-        """Wrap a ``requests`` response (cookies: the ones set by this answer)."""
-        return cls(status=response.status_code, url=response.url, body=response.content,
-                   headers=dict(response.headers), cookies=response.cookies.get_dict())
-
-
-@dataclasses.dataclass(frozen=True)
-class Wait:
-    """Ask the driver to pause (Okta Verify push polling) before the next request."""
-
-    seconds: float
-
-
-Flow = t.Generator["FlowRequest | Wait", "FlowResponse | None", t.Any]
-
-
-class LoginError(AuthError):
-    """A login step failed: ``"<scheme> login failed at <step>: <detail>"`` (never a secret)."""
-
-    def __init__(self, scheme: str, step: str, detail: str) -> None:
-        """Build the one-line message."""
-        self.scheme, self.step, self.detail = scheme, step, detail
-        super().__init__(f"{scheme} login failed at {step}: {detail}")
-
-
-def public_url(url: str) -> str:
-    """``url`` without query and fragment (Okta's ``sessionToken`` travels in the query)."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}{parts.path}"
-
-
 def origin(url: str) -> tuple[str, str, int | None]:
     """(scheme, host, port) with default ports made explicit."""
     parts = urlsplit(url)
@@ -154,18 +82,10 @@ def origin(url: str) -> tuple[str, str, int | None]:
 
 
 def server_answer(response: FlowResponse) -> str:
-    """The server's own words, short and secret-free: status + Okta/Crowd/Jira error fields."""
-    data = response.json()
-    words: list[str] = []
-    if isinstance(data, dict):
-        for key in ("errorCode", "errorSummary", "reason", "message", "error_description"):
-            if isinstance(data.get(key), str) and data[key]:
-                words.append(data[key][:200])
-        messages = data.get("errorMessages")
-        if isinstance(messages, list):
-            words += [str(m)[:200] for m in messages[:3]]
-    answer = f"HTTP {response.status}"
-    return f"{answer} ({'; '.join(words)})" if words else answer
+    """``HTTP 401 (E0000004: Authentication failed)``: the status and, when the body has any,
+    the server's own words (:func:`tap_atlassian.errors.server_message`, never a secret)."""
+    words = server_message(response) if response.body.strip() else ""
+    return f"HTTP {response.status} ({words})" if words else f"HTTP {response.status}"
 
 
 def unexpected_page(scheme: str, step: str, response: FlowResponse, what: str) -> LoginError:
@@ -276,41 +196,6 @@ def is_rejection(response: requests.Response) -> bool:
         return True
     path = urlsplit(response.url or "").path.lower()
     return bool(response.history) and any(marker in path for marker in LOGIN_PATH_MARKERS)
-
-
-def drive(flow: Flow, session: requests.Session, *, scheme: str = "sso", timeout: float = 60.0,
-          sleep: Callable[[float], None] = time.sleep) -> t.Any:
-    """Run ``flow`` over ``session``; return the flow's result.
-
-    The session's own auth is bypassed for identity-provider calls; answers' cookies go to
-    the session's jar (scoped by ``requests`` to the host that set them).
-    """
-    item = next(flow)
-    while True:
-        reply: FlowResponse | None = None
-        if isinstance(item, Wait):
-            sleep(item.seconds)
-        else:
-            try:
-                answer = session.request(
-                    item.method, item.url, headers=dict(item.headers), json=item.json,
-                    data=item.data, params=item.params, cookies=item.cookies,
-                    allow_redirects=item.follow_redirects, timeout=timeout,
-                    auth=_no_auth)
-            except requests.RequestException as exc:
-                flow.close()
-                raise LoginError(scheme, item.step, f"cannot reach {public_url(item.url)}: "
-                                 f"{net.network_failure(exc, item.url)[0]}") from None
-            reply = FlowResponse.from_requests(answer)
-        try:
-            item = flow.send(reply)
-        except StopIteration as stop:
-            return stop.value
-
-
-def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
-    """Identity-provider calls carry only what the flow put on them."""
-    return request
 
 
 @dataclasses.dataclass(frozen=True)
@@ -441,7 +326,7 @@ class SamlSchemeAuth(SchemeAuth):
         LOGGER.info("%s: signing in to %s through %s", self.name, self.product,
                     public_url(self.target.login_url))
         flow = self.login_flow()
-        result = drive(flow, session, scheme=self.name,
+        result = drive(flow, session, scheme=self.name, settings=self.settings,
                        timeout=min(self.settings.request_timeout, 120.0))
         host = origin(self.target.exchange_url)[1]
         jar = [c for c in session.cookies if _cookie_for(c.domain, host)]
