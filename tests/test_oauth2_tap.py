@@ -181,7 +181,11 @@ def test_off_mode_uses_the_token_as_given_and_401_says_it_expired(fake, tmp_path
 def test_expiry_mid_sync_refreshes_and_the_next_process_uses_the_rotated_token(fake, tmp_path):
     runs = OAuthRuns(fake, tmp_path)
     runs.seed_file()
-    fake.oauth2.access_token_max_uses = 12  # the token "expires" after 12 API calls
+    # The token "expires" after 25 API calls: more than the requests in flight at once (up to
+    # max_concurrent_requests, 8), so, like a real one-hour token, a fresh one is not used up
+    # before the request that refreshed it is retried (at 12, other threads sometimes did,
+    # and that request's second 401 in a row was fatal, as it must be).
+    fake.oauth2.access_token_max_uses = 25
     first = runs.run()
     assert_full_sync(first, fake)
     rotations = [s for s in fake.oauth2.spends if s["result"] == "rotated"]
