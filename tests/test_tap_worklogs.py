@@ -222,3 +222,16 @@ def test_killed_feed_run_resumes_from_its_bookmark(fake_factory, flavour: str) -
     want = set(expected(fake, "feed"))
     assert emitted | again == want, f"lost: {sorted(want - emitted - again)[:5]}"
     assert len(again) < len(want) - 50, "the resumed run started over instead of resuming"
+
+
+@pytest.mark.parametrize("last_page_key", ["isLastPage", None])
+def test_feed_pages_without_lastpage_are_followed(fake_factory, last_page_key: str | None) -> None:  # noqa: ANN001
+    """A Server/DC build writing `isLastPage` (or no flag at all): the feed is still followed to
+    its end by the flag it has, else by `nextPage`."""
+    fake = fake_factory(flavour="server", seed=7, size="small")
+    fake.worklogs.feed_limit = 20
+    fake.worklogs.last_page_key = last_page_key
+    config, catalog = configure(fake, "feed")
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    assert sorted(str(r["id"]) for r in live(run)) == sorted(expected(fake, "feed"))

@@ -61,6 +61,15 @@ def _int(value: t.Any) -> int | None:  # noqa: ANN401
     return int(text) if text.isdigit() else None
 
 
+def _last_page(body: dict) -> bool:
+    """Whether a feed page is the last: ``lastPage`` (the v3 document), ``isLastPage`` (some Server/DC
+    builds, as client libraries record), else no ``nextPage`` and a page short of 1,000."""
+    for key in ("lastPage", "isLastPage"):
+        if isinstance(body.get(key), bool):
+            return body[key]
+    return not body.get("nextPage") and len(body.get("values") or []) < LIST_LIMIT
+
+
 def _ms(value: dt.datetime | None) -> int | None:
     return None if value is None else int(value.timestamp() * 1000)
 
@@ -124,7 +133,7 @@ class JiraIssueWorklogsStream(IssueChildStream):
                     seen.add((wid, at))
                     changes.append((at, wid))
             until = max(body.get("until") if isinstance(body.get("until"), int) else since, since)
-            if body.get("lastPage", True):
+            if _last_page(body):
                 yield FeedPage(sorted(changes), until, until + 1 if body.get("values") else since)
                 return
             query = dict(parse_qsl(urlsplit(body.get("nextPage") or "").query))

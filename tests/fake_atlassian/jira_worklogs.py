@@ -75,6 +75,7 @@ class Worklogs:
         self.fake = fake
         self.store = fake.data
         self.feed_limit = FEED_LIMIT
+        self.last_page_key = "lastPage"  # "isLastPage": as some Server/DC builds write it; None: left out
         self._lock = threading.RLock()
         _proj, updated, created, _gone = self.store.issue_columns()
         self._seeded_times = (list(created), list(updated))  # as seeded: touches do not move worklogs
@@ -216,7 +217,9 @@ class Worklogs:
         base = f"{self.store.jira_url}{req.path}"
         expand = req.arg("expand") if kind == "updated" else None
         body: dict = {"values": [{"worklogId": wid, "updatedTime": at, "properties": []} for at, wid in page],
-                      "since": since, "until": until, "self": f"{base}?since={since}", "lastPage": last}
+                      "since": since, "until": until, "self": f"{base}?since={since}"}
+        if self.last_page_key:
+            body[self.last_page_key] = last
         if expand:
             body["self"] += f"&expand={expand}"
         if not last:
