@@ -27,8 +27,9 @@ is there now:
   and missing now are tombstones. The stream sweeps issue ids too: every comment of a
   deleted issue becomes a tombstone.
 
-Both are written to the state at the end of the stream's run (never mid-run: a STATE
-message after every page carrying a growing id set would cost megabytes of output).
+``children`` and a first run's live set are written to the state at the end of the run (a
+STATE message after every page carrying a growing id set would cost megabytes of output);
+an incremental run writes its live set every page (a few kilobytes).
 """
 
 from __future__ import annotations
@@ -72,10 +73,19 @@ class IssueSweep:
         self.emitted: set[int] = set()
 
     def add(self, ident: t.Any) -> None:  # noqa: ANN401
-        """An issue emitted live by this run."""
+        """An issue emitted live by this run; every page of them, an incremental run writes
+        the live set to the state, so a killed run's new ids are not lost."""
         number = as_int(ident)
         if self.hours > 0 and number is not None:
             self.emitted.add(number)
+            if len(self.emitted) % self.stream.settings.page_size == 0:
+                self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """The live set so far into the state (incremental runs with a live set only: a first
+        run's growing set is written at its end, and a killed first run is swept next)."""
+        if not self.full_read and LIVE_KEY in self.state:
+            self.state[LIVE_KEY] = self.live.union(self.emitted).encode()
 
     def due(self, now: dt.datetime) -> bool:
         """Whether this run sweeps (a first full read is its own listing)."""

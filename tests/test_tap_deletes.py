@@ -239,3 +239,19 @@ def test_a_request_moved_out_of_the_service_desks_is_gone_moved_to_another_desk_
     assert second.returncode == 0, second.last_stderr_line
     assert [r["issueId"] for r in tombstones(second, "jsm_requests")] == [to_software]
     assert not tombstones(second, "jira_issues")
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_an_issue_emitted_by_a_killed_run_is_still_reported_deleted(fake_factory, flavour: str) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour=flavour, seed=3, size="small")
+    config, catalog = only(fake, ["jira_issues"], delete_sweep_hours=EVERY_RUN, page_size=5)
+    first = run_tap(config, catalog=catalog)
+    assert first.returncode == 0, first.last_stderr_line
+    added = [fake.control.add("issue", "SWA", at=minutes_ago(30 - n))["id"] for n in range(20)]
+    killed = run_tap(config, catalog=catalog, state=first.last_state, stop_after_records=12)
+    emitted = [i for i in killed.ids("jira_issues") if i in added]
+    assert len(emitted) >= 10, emitted
+    fake.control.delete("issue", emitted[7])
+    resumed = run_tap(config, catalog=catalog, state=killed.last_state)
+    assert resumed.returncode == 0, resumed.last_stderr_line
+    assert [r["id"] for r in tombstones(resumed, "jira_issues")] == [emitted[7]]
