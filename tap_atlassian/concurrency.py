@@ -111,8 +111,8 @@ def ordered_map(fn: t.Callable[[T], R], items: t.Iterable[T], workers: int,
                 window: int | None = None) -> t.Iterator[R]:
     """``fn(item)`` for each item on up to ``workers`` threads, yielded in input order.
 
-    At most ``window`` (default ``2 * workers``) items are read ahead of the one the caller
-    is waiting for, so memory is bounded by the window, never by the stream. An exception
+    At most ``window`` (default ``2 * workers``; a smaller window also means fewer workers)
+    items are read ahead of the one the caller is waiting for, so memory is bounded by the window, never by the stream. An exception
     raised by ``fn`` is raised here at that item's place. ``items`` is iterated in the
     caller's thread. Closing the iterator early cancels what has not started.
     """
@@ -120,6 +120,11 @@ def ordered_map(fn: t.Callable[[T], R], items: t.Iterable[T], workers: int,
         for item in items:
             yield fn(item)
         return
+    if window is not None:
+        workers = max(1, min(workers, window))
+        if workers == 1:
+            yield from (fn(item) for item in items)
+            return
     ahead = max(workers, window or 2 * workers)
     pending: collections.deque[Future[R]] = collections.deque()
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tap-atlassian-read")

@@ -9,20 +9,23 @@ gives them, and a bookmark never passes an issue not yet emitted.
 Planning: the window is counted (Cloud ``POST /rest/api/3/search/approximate-count``,
 https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-approximate-count-post ;
 Server/DC the ``total`` of a ``maxResults=0`` search), ranges holding more than ``target``
-issues are cut into ``FAN`` equal minute-aligned parts counted concurrently, and neighbours
-are merged back while they hold ``target`` issues together (a count of 0 may be an
-approximation: such a range is merged, never dropped). Each slice then holds about one page,
-and at most ``max_concurrent_requests`` slices are held at once: memory stays bounded.
+issues are cut into equal minute-aligned parts (half again as many as its count needs, at
+most ``FAN``) counted concurrently, and neighbours are merged back while they hold ``target``
+issues together (a count of 0 may be an approximation: such a range is merged, never
+dropped). Each slice then holds about one page, and at most half of
+``max_concurrent_requests`` slices are held at once: memory stays bounded.
 
-A slice is a :class:`~tap_atlassian.windows.Window` ``[a, b)`` on the issue's own UTC
-``updated``; its query overlaps the neighbours by the usual minute (and an autumn hour), and
-``Window.admits`` keeps each issue in exactly one slice. Without a known time zone the query
+A slice is ``[a, b)`` on the issue's own UTC ``updated``: a
+:class:`~tap_atlassian.windows.Window` from ``a`` whose query reaches the minute ``b`` (it
+overlaps the neighbours by a minute, and an autumn hour), filtered to ``a <= updated < b``,
+so each issue is in exactly one slice. Without a known time zone the query
 windows are widened by 14 hours, so the search is not sliced.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import typing as t
 
 from tap_atlassian.errors import ApiError
@@ -32,7 +35,8 @@ if t.TYPE_CHECKING:
     from tap_atlassian.client import ApiClient
 
 MINUTE = dt.timedelta(minutes=1)
-FAN = 8  # parts a too-large range is cut into per planning round
+Slice = tuple[Window, "dt.datetime | None"]  # the query window, and the end its issues stay before
+FAN = 64  # at most this many parts a too-large range is cut into per planning round
 
 
 class Slicer:
@@ -43,22 +47,26 @@ class Slicer:
         """``target``: issues per slice (about one page)."""
         self.client, self.jql_of, self.target = client, jql_of, max(1, target)
 
-    def plan(self, window: Window, first: t.Callable[[], dt.datetime | None]) -> list[Window]:
+    def plan(self, window: Window, first: t.Callable[[], dt.datetime | None]) -> list[Slice]:
         """The slices of ``window`` in time order; ``first()`` finds the earliest issue's time
-        when the window has no lower end. One slice (the window itself) when small."""
+        when the window has no lower end. One slice (the window itself) when small.
+
+        A slice is ``(query window, end)``: its search asks up to and including the minute
+        ``end`` (a minute literal's ``<=`` reads as that minute's first instant), and keeps
+        the issues updated before ``end`` (the last slice: the window's own upper end)."""
         end = window.upper + MINUTE
         total = self.count(window.bookmark, end)
         if total <= self.target:
-            return [window]
+            return [(window, None)]
         start = window.bookmark or first()
         if start is None:
-            return [window]
+            return [(window, None)]
         ranges = self._cut([(floor_minute(start), end, total)])
-        out = []
+        out: list[Slice] = []
         for i, (a, b) in enumerate(ranges):
             lower = window.bookmark if i == 0 else a
-            upper = window.upper if i == len(ranges) - 1 else b - MINUTE
-            out.append(Window(lower, upper, window.tz))
+            last = i == len(ranges) - 1
+            out.append((Window(lower, window.upper if last else b, window.tz), None if last else b))
         return out
 
     def count(self, a: dt.datetime | None, b: dt.datetime) -> int:
@@ -81,8 +89,9 @@ class Slicer:
                 if n <= self.target or b - a <= MINUTE:
                     done.append((a, b, n))
                     continue
-                step = max(MINUTE, floor_minute(a + (b - a) / FAN) - a)
-                cuts = [a + step * k for k in range(FAN) if a + step * k < b] + [b]
+                parts_n = min(FAN, max(2, math.ceil(1.5 * n / self.target)))
+                step = max(MINUTE, floor_minute(a + (b - a) / parts_n) - a)
+                cuts = [a + step * k for k in range(parts_n) if a + step * k < b] + [b]
                 parts += list(zip(cuts, cuts[1:]))
             counts = list(self.client.map(lambda ab: self.count(*ab), parts))
             ranges = [(a, b, n) for (a, b), n in zip(parts, counts)]

@@ -144,10 +144,15 @@ def test_killed_run_at_8_resumes_with_nothing_lost(fake_factory) -> None:  # noq
     assert len(again) < len(want), "the resumed run started over instead of resuming"
 
 
-@pytest.mark.parametrize("flavour", ["cloud", "server"])
-def test_issue_search_is_read_as_concurrent_time_slices_in_order(fake_factory, flavour: str) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(("flavour", "dense"), [("cloud", False), ("server", False), ("cloud", True),
+                                               ("server", True)])
+def test_issue_search_is_read_as_concurrent_time_slices_in_order(fake_factory, flavour: str, dense: bool) -> None:  # noqa: ANN001
     fake = fake_factory(flavour=flavour, seed=3, size="small", issues=80, latency_ms=10)
-    config, catalog = only(fake, ["jira_issues"], page_size=10)
+    if dense:  # 80 issues 20 s apart: slices of a minute or two, issues in every boundary minute
+        base = dt.datetime(2024, 5, 31, 10, 0, 5, tzinfo=dt.timezone.utc)
+        for k, ref in enumerate(fake.data.issues()):
+            fake.control.touch("issue", ref.id, at=(base + dt.timedelta(seconds=20 * k)).isoformat())
+    config, catalog = only(fake, ["jira_issues"], page_size=5 if dense else 10)
     runs = {}
     for limit in (1, 8):
         fake.log.clear()
@@ -155,6 +160,7 @@ def test_issue_search_is_read_as_concurrent_time_slices_in_order(fake_factory, f
         assert run.returncode == 0, run.last_stderr_line
         searches = [e for e in tap_entries(fake) if "/search" in e.path and e.method == "GET"]
         runs[limit] = (comparable(run), searches)
+    assert len(runs[8][0][0]["jira_issues"]) == 80
     assert runs[1][0] == runs[8][0], "slices must give the sequential records and STATE"
     assert [r["id"] for r in json.loads("[" + ",".join(runs[8][0][0]["jira_issues"]) + "]")] == [
         r.id for r in sorted(fake.data.issues(), key=lambda r: (r.updated, r.idx))]

@@ -27,7 +27,7 @@ from tap_atlassian.lookback import Lookback, late_pairs, read_issues
 from tap_atlassian.pagination import NextPageTokenPaginator, Paginator, StartAtPaginator, keyset_pages
 from tap_atlassian.projects import existing_project_keys
 from tap_atlassian.schemas import schema
-from tap_atlassian.slices import Slicer
+from tap_atlassian.slices import Slice, Slicer
 from tap_atlassian.streams.base import AtlassianStream
 from tap_atlassian.windows import Window, format_utc, parse_time
 
@@ -82,8 +82,8 @@ class JqlSearch:
             self._approximate_count()
         slices = self._slices()
         if len(slices) > 1:  # read concurrently, handed back in time order
-            workers = max(1, self.client.settings.max_concurrent_requests)
-            for hits in self.client.map(self._read_slice, slices, ahead=workers):
+            held = max(2, self.client.settings.max_concurrent_requests // 2)  # a page each: memory
+            for hits in self.client.map(self._read_slice, slices, ahead=held):
                 yield from hits
             return
         pages = self._cloud_pages() if self.client.site.is_cloud else self._keyset_pages()
@@ -93,10 +93,10 @@ class JqlSearch:
                 if self.window.admits(updated):
                     yield issue, updated
 
-    def _slices(self) -> list[Window]:
+    def _slices(self) -> list[Slice]:
         """The window's slices (one: not sliced, sequential or without a known zone)."""
         if not self.sliced or self.client.settings.max_concurrent_requests <= 1 or self.window.tz is None:
-            return [self.window]
+            return [(self.window, None)]
         return Slicer(self.client, self._range_jql, self.page_size).plan(self.window, self._earliest)
 
     def _range_jql(self, lower: dt.datetime | None, upper: dt.datetime) -> str:
@@ -114,11 +114,12 @@ class JqlSearch:
         issues = body.get("issues") or []
         return issue_time(issues[0]) if issues else None
 
-    def _read_slice(self, window: Window) -> list[Hit]:
-        """One slice, whole (a worker thread's read)."""
+    def _read_slice(self, piece: Slice) -> list[Hit]:
+        """One slice, whole (a worker thread's read): the issues updated before its end."""
+        window, end = piece
         search = JqlSearch(self.client, self.clauses, window, self.fields, self.page_size)
         search.sliced = False
-        return list(search)
+        return [hit for hit in search if end is None or hit[1] is None or hit[1] < end]
 
     def _approximate_count(self) -> None:
         """Cloud's estimate for progress lines (``POST /rest/api/3/search/approximate-count``,
