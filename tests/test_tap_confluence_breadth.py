@@ -201,3 +201,17 @@ def test_space_keys_limit_comments_attachments_versions(fake_factory, flavour: s
     second = run_tap(config, catalog=catalog, state=run.last_state)
     assert second.returncode == 0, second.last_stderr_line
     assert not [r for s in second.records.values() for r in s if r.get("_sdc_deleted_at")]
+
+
+def test_cloud_replies_that_name_only_their_parent(fake_factory) -> None:  # noqa: ANN001
+    """Should a v2 reply carry only parentCommentId, it takes its parent's container."""
+    fake = fake_factory(flavour="cloud", seed=7, size="small")
+    x = fake.confluence_extra
+    x.reply_container = False
+    config = fake_config(fake, products=["confluence"], page_size=50)
+    run = run_tap(config, catalog=select(discover(config), ["confluence_comments"]))
+    assert run.returncode == 0, run.last_stderr_line
+    replies = [c for c in run.records["confluence_comments"] if c.get("parentCommentId")]
+    assert replies and all("pageId" not in c and "blogPostId" not in c for c in replies)
+    for c in replies:
+        assert c["containerId"] == fake.data.page_id(x.data.item(c["id"]).container)

@@ -43,6 +43,11 @@ class ConfluenceItemStream(ConfluenceContentStream):
     collection = ""  # no v2 batch-by-id listing: read per id
     body_format: t.ClassVar[str | None] = None
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        """Containers of the comments read this run, for replies that name only their parent."""
+        super().__init__(*args, **kwargs)
+        self._containers: dict[str, tuple[str, str]] = {}
+
     def _full_window(self) -> Window:
         return Window.build(None, self.settings.search_lag_minutes, None)
 
@@ -126,6 +131,12 @@ class ConfluenceItemStream(ConfluenceContentStream):
                     if record.get(key):
                         record["containerId"], record["containerType"] = str(record[key]), kind
                         break
+                else:  # a reply that names only its parent: the parent's container (read before it)
+                    parent = self._containers.get(str(record.get("parentCommentId")))
+                    if parent:
+                        record["containerId"], record["containerType"] = parent
+            if record.get("containerId"):
+                self._containers[str(record.get("id"))] = (record["containerId"], record["containerType"])
             if self.content_type == "comment":
                 record.setdefault("location", None)
             else:

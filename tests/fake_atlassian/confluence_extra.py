@@ -48,6 +48,7 @@ class ConfluenceExtra:
         self.cloud = fake.flavour == "cloud"
         self.c.pb.labels_of = self.data.labels
         self.versions_prefix = "/rest/experimental"  # Server/DC: where page histories are served
+        self.reply_container = True  # False: v2 replies name only their parent (no pageId/blogPostId)
 
     # ----------------------------------------------------------------- control
     def add(self, kind: str, container: str, *, location: str = "footer", parent: str | None = None,
@@ -90,8 +91,9 @@ class ConfluenceExtra:
 
     def v2_comment(self, item: Item, body_format: str | None) -> dict:
         pid = self.store.page_id(item.container)
-        d: dict[str, Any] = {"id": item.ident, "status": item.status, "title": self.data.title(item),
-                             **self._container(item)}
+        d: dict[str, Any] = {"id": item.ident, "status": item.status, "title": self.data.title(item)}
+        if item.parent is None or self.reply_container:
+            d.update(self._container(item))
         if item.parent is not None:
             d["parentCommentId"] = str(item.parent)
         d["version"] = self.v2_version(item)
