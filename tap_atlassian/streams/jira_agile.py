@@ -83,7 +83,9 @@ class AgileStream(JiraStream):
             for board, answer in zip(boards, self.client.map(self._board_sprints, boards)):
                 if isinstance(answer, ApiError):
                     why = "it does not support sprints" if answer.status == 400 else "not readable"
-                    LOGGER.warning("jira_sprints: board %s (%s, %s) skipped, %s: %s", board.get("id"),
+                    # a kanban board answers 400: normal, not a warning (a normal run logs none)
+                    log = LOGGER.info if answer.status == 400 else LOGGER.warning
+                    log("jira_sprints: board %s (%s, %s) skipped, %s: %s", board.get("id"),
                                    board.get("name"), board.get("type"), why, answer)
                     continue
                 for sprint in answer:

@@ -252,7 +252,7 @@ class JiraUsersStream(PeopleStream):
         seen: set[str] = set()
         for users in self.client.pages(path, ListPaginator(params, self.settings.page_size, 1000)):
             fresh = [u for u in users if u.get(ident) is not None and str(u[ident]) not in seen]
-            if not fresh:
+            if users and not fresh:  # (an empty page is the normal end)
                 LOGGER.warning("jira_users: %s answered a next page with users already read (it ignores "
                                "startAt: Jira Data Center 10 caps user search at 100, JRASERVER-78660); "
                                "%d users read", path, len(seen))
