@@ -249,7 +249,30 @@ def test_same_records_and_states_at_any_concurrency(fake_factory) -> None:  # no
     one, many = runs
     for stream in CHILDREN:
         assert [key_of(stream, r) for r in one.records[stream]] == [key_of(stream, r) for r in many.records[stream]]
-    def without_run_time(states: list[dict]) -> str:  # the SDK's signpost is the run's start
-        return re.sub(r'"replication_key_signpost": "[^"]*"', "", json.dumps(states, sort_keys=True))
+    def without_run_time(states: list[dict]) -> str:  # the SDK's signpost and the sweep's time: the run's
+        return re.sub(r'"(replication_key_signpost|swept_at)": "[^"]*"', "", json.dumps(states, sort_keys=True))
 
     assert without_run_time(one.states) == without_run_time(many.states)
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_a_deleted_requests_comments_become_tombstones(fake_factory, flavour: str) -> None:  # noqa: ANN001
+    """A deleted request takes its comments with it; like jira_issue_comments, the stream sweeps
+    request ids (delete_sweep_hours) and reports each comment of a deleted request once."""
+    fake = fake_factory(flavour=flavour, seed=3, size="small", issues=45)
+    config, catalog = config_for(fake, ["jsm_request_comments"], page_size=7, delete_sweep_hours=1e-6)
+    first = run_tap(config, catalog=catalog)
+    assert first.returncode == 0, first.last_stderr_line
+    comments = first.records["jsm_request_comments"]
+    bookmark = first.last_state["bookmarks"]["jsm_request_comments"]["replication_key_value"]
+    gone = oldest_unbounded(comments, bookmark, 1)[0]
+    orphans = sorted(r["id"] for r in comments if r["issueId"] == gone)
+    assert orphans
+    fake.control.delete("request", gone)
+    second = run_tap(config, catalog=catalog, state=first.last_state)
+    assert second.returncode == 0, second.last_stderr_line
+    tombstones = [r for r in second.records.get("jsm_request_comments", []) if r.get("_sdc_deleted_at")]
+    assert sorted((r["id"], r["issueId"]) for r in tombstones) == [(c, gone) for c in orphans]
+    third = run_tap(config, catalog=catalog, state=second.last_state)
+    assert third.returncode == 0, third.last_stderr_line
+    assert not [r for r in third.records.get("jsm_request_comments", []) if r.get("_sdc_deleted_at")]

@@ -64,12 +64,18 @@ class RequestChildStream(IssueChildStream):
 
 class RequestCommentsStream(RequestChildStream):
     """Public and internal comments (``public`` kept); comments read before and gone from a
-    re-read request become tombstones (:class:`~tap_atlassian.deletes.ChildIds`)."""
+    re-read request become tombstones (:class:`~tap_atlassian.deletes.ChildIds`), and so do
+    every comment of a deleted request: like ``jira_issue_comments``, the stream sweeps the
+    desks' issue ids every ``delete_sweep_hours`` (:class:`~tap_atlassian.deletes.IssueSweep`,
+    with ``jsm_requests``' rules for a request moved out of the desks)."""
 
     name = "jsm_request_comments"
     child = "comment"
     child_params: t.ClassVar[dict[str, t.Any]] = {"public": True, "internal": True}
     tracks_children = True
+    sweeps = True
+    sweep_projects = RequestsStream.sweep_projects
+    gone_when_moved_to = RequestsStream.gone_when_moved_to
 
 
 class RequestSlaStream(RequestChildStream):
