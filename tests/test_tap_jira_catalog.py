@@ -155,12 +155,33 @@ def test_server_group_picker_cap_is_read_past_with_exclude(fake_factory) -> None
 
 def test_server_user_search_ignoring_start_at_ends_with_a_warning(fake_factory) -> None:  # noqa: ANN001
     fake = fake_factory(flavour="server", seed=7, size="small")
-    fake.jira_catalog.user_search_cap = 5  # Jira DC 10 (JRASERVER-78660), at a small scale
+    fake.jira_catalog.user_search_ignores_start_at = True  # every page from the first user
     run = catalog_run(fake, ("jira_users",), page_size=5)
     assert once(run, "jira_users") == {u["key"] for u in fake.data.users[:5]}
     line = next(ln for ln in run.stderr.splitlines() if "jira_users:" in ln and "WARNING" in ln)
     assert "ignores startAt" in line and "5 users read" in line
     assert len([e for e in fake.log if e.path.endswith("/user/search")]) == 2
+
+
+def test_server_user_search_cap_is_a_warning(fake_factory) -> None:  # noqa: ANN001
+    """Jira 10 reaches only the first 100 matching users (startAt + maxResults within them,
+    JRASERVER-78660): past them the pages are empty, which must not pass for the end."""
+    fake = fake_factory(flavour="server", seed=7, size="large", issues=20, pages=5, blogposts=2)
+    assert len(fake.data.users) > 100
+    fake.jira_catalog.user_search_cap = 100
+    run = catalog_run(fake, ("jira_users",), page_size=30)
+    assert once(run, "jira_users") == {u["key"] for u in fake.data.users[:100]}
+    line = next(ln for ln in run.stderr.splitlines() if "jira_users:" in ln and "WARNING" in ln)
+    assert "exactly 100 users" in line and "JRASERVER-78660" in line
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_a_whole_user_listing_warns_nothing(fake_factory, flavour: str) -> None:  # noqa: ANN001
+    """The empty page that ends every listing is the end, not a server ignoring startAt."""
+    fake = fake_factory(flavour=flavour, seed=7, size="small")
+    run = catalog_run(fake, ("jira_users",), page_size=5)
+    assert once(run, "jira_users") == expected(fake)["jira_users"]
+    assert not [ln for ln in run.stderr.splitlines() if "WARNING" in ln], run.stderr[-2000:]
 
 
 @pytest.mark.parametrize("flavour", ["cloud", "server"])

@@ -17,9 +17,12 @@ and its paged forms, Server/DC REST v2 and its lists; which endpoint each stream
   ``/project/{id}/versions`` and ``/project/{id}/components`` (lists). A project hidden or gone
   meanwhile (403/404) is a WARNING naming it; the run goes on.
 - Users: Cloud ``/rest/api/3/users/search`` (a bare list without a total: read until an empty
-  page); Server/DC ``/rest/api/2/user/search?username=.&includeInactive=true`` (Jira 10 caps
-  this search at 100 users and ignores ``startAt``, JRASERVER-78660: a page of users already
-  read ends the listing, with a WARNING). Each record gets ``id``: Cloud ``accountId``, Server/DC ``key``.
+  page); Server/DC ``/rest/api/2/user/search?username=.&includeInactive=true``, which only ever
+  reaches the first matching users: 100 on Jira 10 ("the combination of maxResults and
+  startAt is limited to the first 100 results", JRASERVER-78660), 1,000 on older builds
+  (JRASERVER-65089); past that, pages are empty. A listing that ends at exactly such a cap is
+  a WARNING (users may be missing), and so is a server answering a next page with users
+  already read. Each record gets ``id``: Cloud ``accountId``, Server/DC ``key``.
 - Groups: Cloud ``/rest/api/3/group/bulk`` (paged); Server/DC ``/rest/api/2/groups/picker``
   (unpaged and capped by the system property ``jira.ajax.autocomplete.limit``: asked again
   with the groups already read as ``exclude=`` until its ``total`` is reached). ``id``: Cloud
@@ -44,6 +47,8 @@ PROJECT_EXPAND = {"cloud": "description,lead,issueTypes,url,insight",
 MAX_KEYS = 50  # /project/search takes at most 50 keys
 GROUP_PICKER_MAX = 1000
 MAX_EXCLUDE_CHARS = 6000  # exclude=... names kept under a URL length every proxy takes
+# Server/DC /user/search reaches only the first N matching users (startAt + maxResults <= N)
+USER_SEARCH_CAPS = {100: "Jira 10 and later, JRASERVER-78660", 1000: "older Jira, JRASERVER-65089"}
 
 
 class PageBeanPaginator(StartAtPaginator):
@@ -254,13 +259,16 @@ class JiraUsersStream(PeopleStream):
             fresh = [u for u in users if u.get(ident) is not None and str(u[ident]) not in seen]
             if users and not fresh:  # (an empty page is the normal end)
                 LOGGER.warning("jira_users: %s answered a next page with users already read (it ignores "
-                               "startAt: Jira Data Center 10 caps user search at 100, JRASERVER-78660); "
-                               "%d users read", path, len(seen))
+                               "startAt); %d users read, the site may have more", path, len(seen))
                 return
             for user in fresh:
                 user["id"] = str(user[ident])
                 seen.add(user["id"])
                 yield user
+        if not self.is_cloud and len(seen) in USER_SEARCH_CAPS:
+            LOGGER.warning("jira_users: %s listed exactly %d users and then none: Jira's user search stops at "
+                           "the first %d (%s), so the site may have users that were not read", path, len(seen),
+                           len(seen), USER_SEARCH_CAPS[len(seen)])
 
 
 class JiraGroupsStream(PeopleStream):

@@ -8,7 +8,9 @@ Cloud (v3 shapes, `PageBean` paging: `startAt`/`maxResults`/`total`/`isLast`/`va
 `/resolution` (lists) and `/resolution/search` (paged). Server/DC (v2): `/project` (unpaged,
 `expand`), `/project/{id}/versions`, `/project/{id}/components`, `/user/search?username=`
 (`startAt`/`maxResults`, inactive users only with `includeInactive=true`; `user_search_cap`:
-Jira 10's cap, `startAt` ignored), `/groups/picker`
+only the first N matching users are reachable, "the combination of maxResults and startAt is
+limited to the first 100 results" on Jira 10, JRASERVER-78660; `user_search_ignores_start_at`:
+a server answering every page from the first user), `/groups/picker`
 (`FoundGroups`, capped at `group_picker_limit` like `jira.ajax.autocomplete.limit`; `exclude`), the
 lookup lists. A hidden project (`hide_project`) leaves every listing and its own endpoints
 answer 404, as for a user without Browse Projects. Data: `jira_catalog_data.py`.
@@ -45,7 +47,8 @@ class JiraCatalog:
         self.hidden: set[str] = set()  # project keys the demo user may not browse
         self.group_picker_limit = 20  # Server/DC jira.ajax.autocomplete.limit default
         self.group_picker_excludes = True  # False: `exclude=` ignored (a server that would stall paging)
-        self.user_search_cap: int | None = None  # Jira DC 10: at most this many, `startAt` ignored
+        self.user_search_cap: int | None = None  # Jira DC 10: 100 (startAt + maxResults within the first N)
+        self.user_search_ignores_start_at = False  # True: every page starts at the first user
 
     # ----------------------------------------------------------------- control
     def hide_project(self, key: str, hidden: bool = True) -> None:
@@ -272,9 +275,12 @@ class JiraCatalog:
                 continue
             if q in (".", "%", "_", "") or any(q in s.lower() for s in (u["name"], u["display"], u["email"])):
                 out.append(self.user(i, listing=True))
-        if self.user_search_cap is not None:  # JRASERVER-78660
-            return FakeResponse(json=out[:min(limit, self.user_search_cap)])
-        return FakeResponse(json=out[start:start + limit])
+        if self.user_search_ignores_start_at:
+            start = 0
+        end = start + limit
+        if self.user_search_cap is not None:  # JRASERVER-78660: startAt=98&maxResults=20 gives 2 users
+            end = min(end, self.user_search_cap)
+        return FakeResponse(json=out[start:end])
 
     def group_bulk(self, req: FakeRequest) -> FakeResponse:
         """Cloud `/group/bulk` (`PageBeanGroupDetails`)."""
