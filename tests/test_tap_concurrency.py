@@ -56,20 +56,22 @@ def test_sequential_setting_sends_one_request_at_a_time(fake_factory) -> None:  
     assert {e.in_flight for e in tap_entries(fake)} == {1}
 
 
-def test_429_pauses_every_worker_until_retry_after(fake_factory) -> None:  # noqa: ANN001
-    """After the 429 is answered, only requests the other workers had already sent may arrive
-    before Retry-After expires (at most one each); then nothing until it expires."""
+@pytest.mark.parametrize("kind", ["429", "503"])
+def test_429_pauses_every_worker_until_retry_after(fake_factory, kind: str) -> None:  # noqa: ANN001
+    """After the 429 (or 503 with Retry-After) is answered, only requests the other workers had
+    already sent may arrive before Retry-After expires (at most one each); then nothing until
+    it expires."""
     limit, retry_after = 8, 2
     fake = fake_factory(flavour="cloud", seed=7, size="small", issues=60, latency_ms=20)
     config, catalog = only(fake, [PER_ISSUE], max_concurrent_requests=limit, page_size=10,
                            retry_max_wait_seconds=retry_after)
     victim = fake.data.issues(["SDA"])[3].key
-    fake.control.inject(rf"/request/{victim}(\?|$)", "429", times=1, retry_after=retry_after)
+    fake.control.inject(rf"/request/{victim}(\?|$)", kind, times=1, retry_after=retry_after)
     fake.log.clear()
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.last_stderr_line
     entries = tap_entries(fake)
-    limited = [e for e in entries if e.status == 429]
+    limited = [e for e in entries if e.status == int(kind)]
     assert len(limited) == 1
     answered = limited[0].answered
     during = [e for e in entries if answered < e.time < answered + retry_after]
@@ -79,7 +81,7 @@ def test_429_pauses_every_worker_until_retry_after(fake_factory) -> None:  # noq
     retried = [e for e in entries if e.path.endswith(f"/request/{victim}") and e.status == 200]
     assert retried and retried[0].arrival > limited[0].arrival
     assert victim in {r["issueKey"] for r in run.records[PER_ISSUE]}
-    assert "429" in run.stderr and "retrying" in run.stderr
+    assert kind in run.stderr and "retrying" in run.stderr
 
 
 def run_times_masked(value):  # noqa: ANN001, ANN201
@@ -171,3 +173,24 @@ def test_issue_search_is_read_as_concurrent_time_slices_in_order(fake_factory, f
     assert max(e.in_flight for e in reads) >= 2, "the slices were not read concurrently"
     if flavour == "cloud":
         assert [e for e in tap_entries(fake) if e.path.endswith("/search/approximate-count")]
+
+
+def test_expired_sso_session_is_renewed_once_for_all_workers(fake_factory, tmp_path) -> None:  # noqa: ANN001
+    """The session dies while 8 reads are in flight: each gets a 401, one login serves them all."""
+    fake = fake_factory(flavour="server", seed=7, size="small", latency_ms=20)
+    basic = fake_config(fake, products=["jira_service_desk"])
+    catalog = select(discover(basic), [PER_ISSUE])
+    reference = run_tap(basic, catalog=catalog)
+    assert reference.returncode == 0, reference.last_stderr_line
+    fake.log.clear()
+    config = fake_config(fake, "crowd", **fake.crowd.settings(), products=["jira_service_desk"],
+                         oauth_settings_location=str(tmp_path / "OAuthSettings.txt"),
+                         max_concurrent_requests=8)
+    fake.saml.expire_sessions_after(12, sessions=1)  # dies in the middle of the per-request reads
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    assert sorted(run.ids(PER_ISSUE, "issueId")) == sorted(reference.ids(PER_ISSUE, "issueId"))
+    logins = fake.log.find("/plugins/servlet/samlconsumer", method="POST", status=302)
+    assert len(logins) == 2, "the expired session must be renewed once, not once per worker"
+    rejected = [e for e in fake.log if e.path.startswith("/rest/") and e.status in (401, 302)]
+    assert 1 <= len(rejected) <= 8
