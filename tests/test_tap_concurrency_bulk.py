@@ -111,3 +111,28 @@ def test_cloud_changelogs_by_bulkfetch_equal_the_per_issue_resource(fake_factory
         own = s.get(f"{fake.url}/rest/api/3/issue/{ref.id}/changelog", timeout=10).json()["values"]
         want += [(h["id"], ref.id) for h in own]
     assert [(r["id"], r["issueId"]) for r in run.records["jira_issue_changelogs"]] == want
+
+
+def test_bulk_changelogs_follow_the_next_page_token_across_answers(fake_factory) -> None:  # noqa: ANN001
+    """More histories than one answer holds (1,000): every page is read and each issue gets
+    all of its histories, oldest first, also when they straddle two answers."""
+    from tap_atlassian import bulk
+    from tap_atlassian.auth import build_authenticator
+    from tap_atlassian.client import ApiClient
+    from tap_atlassian.config import Settings
+    from tap_atlassian.sites import Sites
+
+    fake = fake_factory(flavour="cloud", seed=7, size="small", issues=1000)
+    settings = Settings.from_config(fake_config(fake))
+    site = Sites(settings).site("jira")
+    client = ApiClient(settings, site, build_authenticator(settings, "jira", site))
+    ids = [r.id for r in fake.data.issues()]
+    fake.log.clear()
+    got = bulk.bulk_changelogs(client, ids)
+    calls = [e for e in fake.log if e.path.endswith("/changelog/bulkfetch")]
+    assert len(calls) > 1, "the answers did not need a second page"
+    s = fake.client()
+    for issue in ids[::37]:
+        own = s.get(f"{fake.url}/rest/api/3/issue/{issue}/changelog", timeout=10).json()["values"]
+        assert [h["id"] for h in got.get(issue, [])] == [h["id"] for h in own]
+    assert sum(map(len, got.values())) > bulk.BULK_CHANGELOG_PAGE
