@@ -124,11 +124,16 @@ class AtlassianStream(Stream):
         one, nor does a record older than the bookmark (a late one, re-read by the look-back)."""
         if latest_record.get(DELETED_AT) is not None:
             return
+        self.record_seen(latest_record)
         current = self.get_context_state(context).get("replication_key_value")
         value = latest_record.get(self.replication_key or "")
         if isinstance(current, str) and isinstance(value, str) and value < current:
             return
         super()._increment_stream_state(latest_record, context=context)
+
+    def record_seen(self, record: dict) -> None:
+        """A live record handed to the loader (in emission order, on the sync's thread, so in
+        step with the STATE messages): streams that keep what they emitted note it here."""
 
     def state_changed(self) -> None:
         """The stream changed its state itself (delete sweep, look-back pairs): the SDK's final

@@ -235,6 +235,8 @@ class JiraIssuesStream(JiraStream):
     # -- nothing lost, nothing stale: the look-back span and the delete sweep
     # (tap_atlassian/lookback.py, tap_atlassian/deletes.py)
     sweeps: t.ClassVar[bool] = True  # the id sweep reports deleted issues of this stream
+    sweep_key: t.ClassVar[str] = "id"  # the property of a record holding its issue's id
+    _sweep: IssueSweep | None = None
     late_fields: t.ClassVar[str | None] = "*all"  # late issues are read in full (None: as searched)
 
     def sweep_projects(self) -> list[str] | None:
@@ -264,9 +266,13 @@ class JiraIssuesStream(JiraStream):
             if not self._lookback.is_new(issue.get("id"), updated):
                 continue
             self._lookback.emitted(issue.get("id"), updated)
-            if self._sweep is not None:
-                self._sweep.add(issue.get("id"))
             yield issue, updated
+
+    def record_seen(self, record: dict) -> None:
+        """The sweep notes the issue of each record emitted (here, not in :meth:`track`, which a
+        concurrent reader runs ahead: the live ids in each STATE follow what was emitted)."""
+        if self._sweep is not None and record.get(self.sweep_key) is not None:
+            self._sweep.add(record[self.sweep_key])
 
     def read_late(self, late: list[tuple[dict, dt.datetime | None]],
                   bookmark: dt.datetime | None) -> list[tuple[dict, dt.datetime | None]]:
@@ -313,6 +319,7 @@ class IssueChildStream(JiraIssuesStream):
     replication_key = "issueUpdated"
     is_sorted = True
     sweeps = False  # the issues' own deletes are jira_issues'
+    sweep_key = "issueId"
     late_fields = None  # a late issue's children are read like any changed issue's
     tracks_children: t.ClassVar[bool] = False  # True: children read before and gone now are tombstones
     # True: the bookmark passes an issue read without children too (streams where most have none)

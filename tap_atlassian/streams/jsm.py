@@ -87,6 +87,7 @@ class RequestsStream(JiraIssuesStream):
         return schema(cls.name, tap.sites.deployment)
 
     late_fields = None  # a late issue's request is read like any changed issue's
+    sweep_key = "issueId"
 
     def sweep_projects(self) -> list[str] | None:
         """The service desks' projects: the sweep never reports an issue moved out of them."""
