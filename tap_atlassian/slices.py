@@ -9,8 +9,9 @@ gives them, and a bookmark never passes an issue not yet emitted.
 Planning: the window is counted (Cloud ``POST /rest/api/3/search/approximate-count``,
 https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-approximate-count-post ;
 Server/DC the ``total`` of a ``maxResults=0`` search), ranges holding more than ``target``
-issues are cut into equal minute-aligned parts (half again as many as its count needs, at
-most ``FAN``) counted concurrently, and neighbours are merged back while they hold ``target``
+issues (with a quarter's slack) are cut into equal minute-aligned parts (half again as many
+as its count needs, at most ``FAN``), all but the last counted concurrently (the last holds
+what its siblings leave of the range's count), and neighbours are merged back while they hold ``target``
 issues together (a count of 0 may be an approximation: such a range is merged, never
 dropped). Each slice then holds about one page, and at most half of
 ``max_concurrent_requests`` slices are held at once: memory stays bounded.
@@ -37,6 +38,7 @@ if t.TYPE_CHECKING:
 MINUTE = dt.timedelta(minutes=1)
 Slice = tuple[Window, "dt.datetime | None"]  # the query window, and the end its issues stay before
 FAN = 64  # at most this many parts a too-large range is cut into per planning round
+SLACK = 1.25  # a range up to this many times the target is a slice as it is (fewer counts)
 
 
 class Slicer:
@@ -84,17 +86,21 @@ class Slicer:
     def _cut(self, ranges: list[tuple[dt.datetime, dt.datetime, int]]) -> list[tuple[dt.datetime, dt.datetime]]:
         done: list[tuple[dt.datetime, dt.datetime, int]] = []
         while ranges:
-            parts: list[tuple[dt.datetime, dt.datetime]] = []
+            splits: list[tuple[int, list[tuple[dt.datetime, dt.datetime]]]] = []
             for a, b, n in ranges:
-                if n <= self.target or b - a <= MINUTE:
+                if n <= self.target * SLACK or b - a <= MINUTE:
                     done.append((a, b, n))
                     continue
                 parts_n = min(FAN, max(2, math.ceil(1.5 * n / self.target)))
                 step = max(MINUTE, floor_minute(a + (b - a) / parts_n) - a)
                 cuts = [a + step * k for k in range(parts_n) if a + step * k < b] + [b]
-                parts += list(zip(cuts, cuts[1:]))
-            counts = list(self.client.map(lambda ab: self.count(*ab), parts))
-            ranges = [(a, b, n) for (a, b), n in zip(parts, counts)]
+                splits.append((n, list(zip(cuts, cuts[1:]))))
+            asked = [part for _, parts in splits for part in parts[:-1]]  # the last: what is left
+            counts = dict(zip(asked, self.client.map(lambda ab: self.count(*ab), asked)))
+            ranges = []
+            for n, parts in splits:
+                known = [(a, b, counts[(a, b)]) for a, b in parts[:-1]]
+                ranges += [*known, (*parts[-1], max(0, n - sum(c for *_, c in known)))]
         done.sort()
         merged: list[list[t.Any]] = []
         for a, b, n in done:
