@@ -90,6 +90,11 @@ def date_time_values(node: t.Any, prop: dict) -> t.Iterator[str]:  # noqa: ANN40
 def test_real_payloads_pass_through_whole(fake_factory, flavour: str, stream: str, route: str,  # noqa: ANN001, PLR0913
                                           payload: str, objects: t.Callable[[dict], list[dict]]) -> None:
     body = json.loads((PAYLOADS / payload).read_text())
+    if stream == "confluence_pages":
+        # recorded without expand=version, which the tap always asks for (a page without its
+        # version time is skipped): add the expansion's answer, keep everything else
+        for i, page in enumerate(body["results"]):
+            page["version"] = {"when": f"2021-03-1{i}T10:00:00.000+01:00", "number": 1, "minorEdit": False}
     fake = fake_factory(flavour=flavour, seed=7, size="small")
     first_page = {k: v for k, v in body.items() if k not in ("results", "values")}
 
