@@ -107,18 +107,27 @@ def readme_query() -> str:
     return sql.replace("tap_atlassian.jira_issues", f'"{SCHEMA}".jira_issues').strip().rstrip(";")
 
 
-def test_flattened_into_duckdb(meltano_home: dict[str, str], site: FakeAtlassian, tmp_path: Path) -> None:
+def into_duckdb(meltano_home: dict[str, str], site: FakeAtlassian, db: Path) -> None:
     import duckdb
 
-    db = tmp_path / "warehouse.duckdb"
     env = {**meltano_home, **settings(site), "TARGET_DUCKDB_PATH": str(db), "TARGET_DUCKDB_SCHEMA": SCHEMA}
-    meltano(["run", "--state-id-suffix=flat", "tap-atlassian", "target-duckdb"], env)
+    meltano(["run", f"--state-id-suffix=flat-{site.flavour}", "tap-atlassian", "target-duckdb"], env)
 
     def query(sql: str) -> list[tuple]:
         with duckdb.connect(str(db), read_only=True) as con:
             return con.execute(sql).fetchall()
 
     check(site, query)
+
+
+def test_flattened_into_duckdb(meltano_home: dict[str, str], site: FakeAtlassian, tmp_path: Path) -> None:
+    into_duckdb(meltano_home, site, tmp_path / "warehouse.duckdb")
+
+
+def test_flattened_server_data_center_into_duckdb(meltano_home: dict[str, str], tmp_path: Path) -> None:
+    """Server/DC: its own columns (v1 content, v2 issues with text descriptions), typed alike."""
+    with FakeAtlassian(flavour="server", seed=11, size="small") as server:
+        into_duckdb(meltano_home, server, tmp_path / "server.duckdb")
 
 
 def test_flattened_into_postgres(meltano_home: dict[str, str], site: FakeAtlassian,
