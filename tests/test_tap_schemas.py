@@ -297,3 +297,18 @@ def test_a_property_no_document_knows_is_kept(fake_factory) -> None:  # noqa: AN
     assert declared["sourceTemplateEntityId"]["type"] == ["string", "null"]
     assert "brandNewProperty" not in declared
     assert len([line for line in run.stderr.splitlines() if "brandNewProperty" in line]) == 1
+
+
+@pytest.mark.parametrize("flavour", ["cloud", "server"])
+def test_discovery_gives_the_deployments_columns(fake_factory, flavour: str) -> None:  # noqa: ANN001
+    fake = fake_factory(flavour=flavour, seed=7, size="small")
+    schemas = {s["tap_stream_id"]: s["schema"] for s in discover(fake_config(fake))["streams"]}
+    pages = schemas["confluence_pages"]["properties"]
+    cloud_only, server_only = {"spaceId", "authorId", "parentId"}, {"space", "history", "ancestors"}
+    present, absent = (cloud_only, server_only) if flavour == "cloud" else (server_only, cloud_only)
+    assert present <= set(pages) and not absent & set(pages)
+    body = schemas["jira_issue_comments"]["properties"]["body"]["type"]
+    assert ("object" in body) == (flavour == "cloud") and ("string" in body) == (flavour == "server")
+    assert ("key" in schemas["jira_users"]["properties"]) == (flavour == "server")
+    for stream, declared in schemas.items():
+        assert declared["properties"]["_sdc_deleted_at"]["format"] == "date-time", stream
