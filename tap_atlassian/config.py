@@ -31,8 +31,6 @@ PRODUCTS = ("confluence", "jira_service_desk")
 PRODUCT_ALIASES = {"jira": "jira_service_desk"}
 AUTH_SCHEMES = ("basic", "oauth", "crowd", "okta", "pat")
 DEPLOYMENTS = ("auto", "cloud", "server")
-AUTH_SCHEMES = ("basic", "oauth", "crowd", "okta", "pat")
-DEPLOYMENTS = ("auto", "cloud", "server")
 
 
 class ConfigError(ConfigValidationError):
