@@ -67,3 +67,11 @@ def temp_postgres() -> t.Iterator[dict[str, t.Any]]:
             run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def postgres_env(pg: dict[str, t.Any], schema: str) -> dict[str, str]:
+    """target-postgres settings for a server of :func:`temp_postgres`, as Meltano reads them
+    from the environment."""
+    return {"TARGET_POSTGRES_HOST": pg["host"], "TARGET_POSTGRES_PORT": str(pg["port"]),
+            "TARGET_POSTGRES_USER": pg["user"], "TARGET_POSTGRES_PASSWORD": pg["password"],
+            "TARGET_POSTGRES_DATABASE": pg["database"], "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema}

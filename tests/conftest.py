@@ -1,8 +1,10 @@
 """Shared pytest configuration: the fake Atlassian site's fixtures (fake_cloud, fake_server,
-fake_factory), and Meltano's plugins installed once per test session for the e2e modules."""
+fake_factory), and for the e2e modules Meltano's plugins installed once per test session,
+a Meltano system database per module (`meltano_home`) and a throwaway PostgreSQL (`postgres`)."""
 
 from __future__ import annotations
 
+import os
 import typing as t
 
 import pytest
@@ -22,3 +24,30 @@ def meltano_plugins(tmp_path_factory: pytest.TempPathFactory) -> t.Iterator[dict
     env = {"MELTANO_SYS_DIR_ROOT": str(tmp_path_factory.mktemp("meltano-sys"))}
     meltano(["install"], env)
     yield env
+
+
+@pytest.fixture(scope="module")
+def meltano_home(meltano_plugins: dict[str, str],
+                 tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The session's installed plugins, with a system database (state, runs) of the module's own."""
+    from demo.pipeline import meltano
+
+    db = tmp_path_factory.mktemp("meltano-db") / "meltano.db"
+    env = {**meltano_plugins, "MELTANO_DATABASE_URI": f"sqlite:///{db}"}
+    meltano(["state", "list"], env)  # migrate the new database now, before concurrent runs race to
+    return env
+
+
+@pytest.fixture(scope="module")
+def postgres() -> t.Iterator[dict[str, t.Any]]:
+    """A throwaway PostgreSQL server for the module (demo/postgres.py); use `postgres_env` from
+    there for target-postgres' settings."""
+    from demo.postgres import find_bindir, temp_postgres
+
+    if find_bindir() is None:
+        msg = "no PostgreSQL server binaries (.ci/run installs Debian's postgresql)"
+        if os.environ.get("CI_REQUIRE_POSTGRES"):  # set by .ci/run: never skip there
+            pytest.fail(msg)
+        pytest.skip(msg)
+    with temp_postgres() as pg:
+        yield pg

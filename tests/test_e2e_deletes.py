@@ -17,7 +17,7 @@ import pytest
 
 from demo.pipeline import meltano, tap_env
 from tests.fake_atlassian import FakeAtlassian
-from tests.test_e2e_meltano import postgres, postgres_env  # noqa: F401 (the PostgreSQL fixture)
+from demo.postgres import postgres_env
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -26,13 +26,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e_meltano")]
 
 SCHEMA = "tap_atlassian_deletes"
 STREAMS = ["jira_issues", "jira_issue_comments"]
-
-
-@pytest.fixture(scope="module")
-def meltano_home(meltano_plugins: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The session's installed plugins, with a system database (state) of this module's own."""
-    db = tmp_path_factory.mktemp("meltano-deletes-db") / "meltano.db"
-    return {**meltano_plugins, "MELTANO_DATABASE_URI": f"sqlite:///{db}"}
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ import pytest
 
 from demo.pipeline import meltano, tap_env
 from tests.fake_atlassian import FakeAtlassian
-from tests.test_e2e_meltano import postgres, postgres_env  # noqa: F401  (the module's PostgreSQL fixture)
+from demo.postgres import postgres_env
 from tests.tapdriver import discover, fake_config
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e_meltano")]
@@ -28,12 +28,6 @@ ISSUE_COLUMNS = ("fields__summary", "fields__status", "fields__created", "fields
                  "fields__story_point_estimate")
 TIMESTAMP_TYPES = {"TIMESTAMP WITH TIME ZONE", "TIMESTAMP", "timestamp with time zone",
                    "timestamp without time zone"}
-
-
-@pytest.fixture(scope="module")
-def meltano_home(meltano_plugins: dict[str, str], tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    db = tmp_path_factory.mktemp("meltano-flat-db") / "meltano.db"
-    return {**meltano_plugins, "MELTANO_DATABASE_URI": f"sqlite:///{db}"}
 
 
 @pytest.fixture(scope="module")

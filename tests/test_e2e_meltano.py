@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from demo.pipeline import count_singer, duckdb_counts, meltano, run_meltano, tap_env
-from demo.postgres import find_bindir, temp_postgres
+from demo.postgres import postgres_env
 from tests.fake_atlassian import FakeAtlassian
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e_meltano")]
@@ -31,16 +31,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e_meltano")]
 INCREMENTAL = {"jira_issues", "confluence_pages", "jsm_requests"}
 SCHEMA = "tap_atlassian"
 KEYS: dict[str, list[str]] = {}  # stream -> key properties, from the tap's SCHEMA messages
-
-
-@pytest.fixture(scope="module")
-def meltano_home(meltano_plugins: dict[str, str],
-                 tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The session's installed plugins, with a system database (state, runs) of this module's own."""
-    db = tmp_path_factory.mktemp("meltano-db") / "meltano.db"
-    env = {**meltano_plugins, "MELTANO_DATABASE_URI": f"sqlite:///{db}"}
-    meltano(["state", "list"], env)  # migrate the new database now, before runs race to do it
-    return env
 
 
 @pytest.fixture
@@ -144,24 +134,6 @@ def test_meltano_run_into_duckdb(meltano_home: dict[str, str], fake: FakeAtlassi
             return con.execute(sql).fetchall()
 
     run_pipeline(env, fake, "target-duckdb", lambda: duckdb_counts(db, SCHEMA), query)
-
-
-@pytest.fixture(scope="module")
-def postgres() -> t.Iterator[dict[str, t.Any]]:
-    if find_bindir() is None:
-        msg = "no PostgreSQL server binaries (.ci/run installs Debian's postgresql)"
-        if os.environ.get("CI_REQUIRE_POSTGRES"):  # set by .ci/run: never skip there
-            pytest.fail(msg)
-        pytest.skip(msg)
-    with temp_postgres() as pg:
-        yield pg
-
-
-def postgres_env(pg: dict[str, t.Any], schema: str) -> dict[str, str]:
-    """target-postgres settings as Meltano reads them from the environment."""
-    return {"TARGET_POSTGRES_HOST": pg["host"], "TARGET_POSTGRES_PORT": str(pg["port"]),
-            "TARGET_POSTGRES_USER": pg["user"], "TARGET_POSTGRES_PASSWORD": pg["password"],
-            "TARGET_POSTGRES_DATABASE": pg["database"], "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": schema}
 
 
 def test_meltano_run_into_postgres(meltano_home: dict[str, str], fake: FakeAtlassian,

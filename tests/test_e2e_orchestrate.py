@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from demo.pipeline import MELTANO, ROOT, meltano, tap_env
+from demo.postgres import postgres_env
 from tests.fake_atlassian import FakeAtlassian
-from tests.test_e2e_meltano import meltano_home, postgres, postgres_env  # noqa: F401  (fixtures)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.xdist_group("e2e_meltano")]
 
@@ -110,7 +110,7 @@ def shard_of(entry: t.Any) -> str | None:  # noqa: ANN401
 
 
 def test_dagster_runs_the_shards_concurrently_and_retries_a_killed_one(
-        meltano_home: dict[str, str], postgres: dict[str, t.Any], tmp_path: Path) -> None:  # noqa: F811
+        meltano_home: dict[str, str], postgres: dict[str, t.Any], tmp_path: Path) -> None:
     import psycopg2
 
     if not DAGSTER.exists():
