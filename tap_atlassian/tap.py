@@ -103,6 +103,9 @@ class TapAtlassian(Tap):
             self.append_builtin_config(known)
             for line in unknown_settings(self.config, known["properties"]):
                 self.logger.warning("%s", line)
+        # number settings given as text (Meltano passes them so: meltano.yml) pass the SDK's
+        # schema check as the numbers they are
+        self._config.update(numbers_from_text(self._config))
         return super()._validate_config(raise_errors=raise_errors)
 
     @functools.cached_property

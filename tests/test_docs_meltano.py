@@ -49,7 +49,7 @@ def json_types(schema: dict | str) -> set[str]:
 KIND_FOR_TYPE = {
     "string": {"string", "options", "date_iso8601", "file", "email"},
     "integer": {"integer"},
-    "number": {"decimal"},
+    "number": {"string"},  # Meltano 4.4 cannot pass a `decimal` from the environment (meltano.yml)
     "boolean": {"boolean"},
     "array": {"array"},
     "object": {"object"},

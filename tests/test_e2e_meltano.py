@@ -127,7 +127,10 @@ def test_meltano_run_into_duckdb(meltano_home: dict[str, str], fake: FakeAtlassi
     import duckdb
 
     db = tmp_path / "atlassian.duckdb"
-    env = {**meltano_home, **tap_env(fake), "TARGET_DUCKDB_PATH": str(db), "TARGET_DUCKDB_SCHEMA": SCHEMA}
+    # number settings as text in the environment, as a scheduler passes them (Meltano 4.4
+    # cannot pass a `kind: decimal` one: see meltano.yml)
+    numbers = tap_env(fake, request_timeout="45.5", delete_sweep_hours="0.5")
+    env = {**meltano_home, **numbers, "TARGET_DUCKDB_PATH": str(db), "TARGET_DUCKDB_SCHEMA": SCHEMA}
 
     def query(sql: str) -> list[tuple]:
         with duckdb.connect(str(db), read_only=True) as con:
