@@ -39,6 +39,7 @@ from pathlib import Path
 import requests
 
 from benchmarks.throughput import PYTHON, ROOT, TAP, measure
+from tests.tapdriver import select
 
 FAMILIES: dict[str, list[str]] = {
     "jira_issues": ["jira_issues"],
@@ -116,14 +117,8 @@ def files(site: dict, streams: list[str], extra: dict, workdir: Path) -> tuple[P
               "api_token": creds["api_token"], "search_lag_minutes": 0, "delete_sweep_hours": 0, **extra}
     cfg = workdir / "config.json"
     cfg.write_text(json.dumps(config))
-    out = discover(cfg)
-    for entry in out["streams"]:
-        chosen = entry["tap_stream_id"] in streams
-        for md in entry.get("metadata", []):
-            if md.get("breadcrumb") == []:
-                md["metadata"]["selected"] = chosen
     cat = workdir / "catalog.json"
-    cat.write_text(json.dumps(out))
+    cat.write_text(json.dumps(select(discover(cfg), streams)))
     return cfg, cat
 
 

@@ -36,6 +36,8 @@ import time
 import typing as t
 from pathlib import Path
 
+from tests.tapdriver import select
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
@@ -132,14 +134,8 @@ def tap_files(site: dict, page_size: int, workdir: Path) -> tuple[Path, Path]:
     cfg.write_text(json.dumps(config))
     out = subprocess.run([*TAP, "--config", str(cfg), "--discover"], capture_output=True, text=True,
                          check=True, cwd=ROOT, timeout=300).stdout
-    catalog = json.loads(out)
-    for entry in catalog["streams"]:
-        chosen = entry["tap_stream_id"] == "jira_issues"
-        for md in entry.get("metadata", []):
-            if md.get("breadcrumb") == []:
-                md["metadata"]["selected"] = chosen
     cat = workdir / "catalog.json"
-    cat.write_text(json.dumps(catalog))
+    cat.write_text(json.dumps(select(json.loads(out), ["jira_issues"])))
     return cfg, cat
 
 
