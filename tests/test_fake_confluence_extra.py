@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from tests.fake_atlassian import FakeAtlassian
-from tests.specs.validate import checker
+from tests.specs.validate import assert_conforms
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -22,14 +22,6 @@ def cloud() -> Iterator[FakeAtlassian]:
         yield fake
 
 
-def conforms(body: Any, path: str) -> None:
-    ch = checker("confluence")
-    errors = ch.errors(body, path)
-    assert not errors, f"{path}: {errors[:5]}"
-    extra = ch.undeclared(body, path)
-    assert not extra, f"{path}: keys the document does not declare: {sorted(extra)[:10]}"
-
-
 def walk(s: requests.Session, fake: FakeAtlassian, path: str, spec_path: str, **params: Any) -> list[dict]:
     out: list[dict] = []
     url: str | None = fake.confluence_url + path
@@ -39,7 +31,7 @@ def walk(s: requests.Session, fake: FakeAtlassian, path: str, spec_path: str, **
         first = False
         assert r.status_code == 200, r.text[:300]
         body = r.json()
-        conforms(body, spec_path)
+        assert_conforms("confluence", body, spec_path)
         out += body["results"]
         url = fake.url + body["_links"]["next"] if "next" in body["_links"] else None
     return out
@@ -54,13 +46,13 @@ def test_v2_comments_attachments_every_object(cloud: FakeAtlassian) -> None:
         assert all(c["body"]["storage"]["value"] for c in got)
         for c in got[::7]:
             one = s.get(f"{cloud.confluence_url}/api/v2/{location}-comments/{c['id']}", timeout=10).json()
-            conforms(one, f"/{location}-comments/{{comment-id}}")
+            assert_conforms("confluence", one, f"/{location}-comments/{{comment-id}}")
     replies = [c for c in x.items("comment", location="footer") if c.parent is not None]
     assert replies, "the seed has replies"
     attachments = walk(s, cloud, "/api/v2/attachments", "/attachments", limit=20)
     assert sorted(a["id"] for a in attachments) == sorted(i.ident for i in x.items("attachment"))
     for a in attachments[::5]:
-        conforms(s.get(f"{cloud.confluence_url}/api/v2/attachments/{a['id']}", timeout=10).json(), "/attachments/{id}")
+        assert_conforms("confluence", s.get(f"{cloud.confluence_url}/api/v2/attachments/{a['id']}", timeout=10).json(), "/attachments/{id}")
 
 
 def test_v2_versions_and_labels_every_page(cloud: FakeAtlassian) -> None:

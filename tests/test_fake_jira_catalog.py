@@ -15,7 +15,7 @@ import pytest
 
 from tests.fake_atlassian import FakeAtlassian
 from tests.fake_atlassian.jira_catalog_data import GROUPS, RESOLUTIONS, group_id
-from tests.specs.validate import checker
+from tests.specs.validate import assert_conforms
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -38,14 +38,6 @@ def server() -> Iterator[FakeAtlassian]:
         yield fake
 
 
-def conforms(body: Any, path: str) -> None:
-    ch = checker("jira")
-    errors = ch.errors(body, path)
-    assert not errors, f"{path}: {errors[:5]}"
-    extra = ch.undeclared(body, path)
-    assert not extra, f"{path}: keys the document does not declare: {sorted(extra)[:10]}"
-
-
 def get(s: requests.Session, url: str, status: int = 200, **params: Any) -> Any:
     r = s.get(url, params=params, timeout=30)
     assert r.status_code == status, r.text[:300]
@@ -58,7 +50,7 @@ def pages(s: requests.Session, url: str, spec_path: str, size: int, **params: An
     start = 0
     while True:
         body = get(s, url, startAt=start, maxResults=size, **params)
-        conforms(body, spec_path)
+        assert_conforms("jira", body, spec_path)
         assert body["startAt"] == start and body["total"] >= len(body["values"])
         out += body["values"]
         if body["isLast"]:
@@ -85,12 +77,12 @@ def test_cloud_paged_endpoints_every_object_once_and_conform(cloud: FakeAtlassia
         assert [v["id"] for v in versions] == [v.id for v in catalog.versions[p["idx"]]]
         assert all(v["projectId"] == int(p["id"]) for v in versions)
         listed = get(s, f"{u}/project/{p['key']}/versions")
-        conforms(listed, f"{V3}/project/{{projectIdOrKey}}/versions")
+        assert_conforms("jira", listed, f"{V3}/project/{{projectIdOrKey}}/versions")
         assert [v["id"] for v in listed] == [v["id"] for v in versions]
         comps = pages(s, f"{u}/project/{p['id']}/component", f"{V3}/project/{{projectIdOrKey}}/component", size)
         assert [c["id"] for c in comps] == [c.id for c in catalog.components[p["idx"]]]
         assert all(c["projectId"] == int(p["id"]) and c["project"] == p["key"] for c in comps)
-        conforms(get(s, f"{u}/project/{p['id']}/components"), f"{V3}/project/{{projectIdOrKey}}/components")
+        assert_conforms("jira", get(s, f"{u}/project/{p['id']}/components"), f"{V3}/project/{{projectIdOrKey}}/components")
     assert len(catalog.versions[0]) > 10 and len(catalog.components[0]) > 5
     assert catalog.versions[len(cloud.data.projects) - 1] == []
     resolutions = pages(s, u + "/resolution/search", f"{V3}/resolution/search", size)
@@ -106,7 +98,7 @@ def test_cloud_users_search_is_a_bare_list_until_empty(cloud: FakeAtlassian, siz
     start = 0
     while True:
         body = get(s, cloud.url + V3 + "/users/search", startAt=start, maxResults=size)
-        conforms(body, f"{V3}/users/search")
+        assert_conforms("jira", body, f"{V3}/users/search")
         if not body:
             break
         seen += [u["accountId"] for u in body]
@@ -119,8 +111,8 @@ def test_cloud_lookup_lists_conform(cloud: FakeAtlassian) -> None:
     for path in ("/issuetype", "/status", "/priority", "/resolution", "/project"):
         body = get(s, cloud.url + V3 + path)
         assert body, path
-        conforms(body, V3 + path)
-    conforms(get(s, cloud.url + V3 + "/groups/picker", query="jira"), f"{V3}/groups/picker")
+        assert_conforms("jira", body, V3 + path)
+    assert_conforms("jira", get(s, cloud.url + V3 + "/groups/picker", query="jira"), f"{V3}/groups/picker")
 
 
 def test_cloud_project_search_filters(cloud: FakeAtlassian) -> None:
@@ -154,20 +146,20 @@ def test_server_endpoints_conform_and_list_everything(server: FakeAtlassian) -> 
     u = server.jira_url + V2
     projects = get(s, u + "/project", expand="description,lead,url,projectKeys,issueTypes")
     assert all(p.pop("projectKeys") == [p["key"]] for p in projects)  # DC only: Cloud's `Project` has none
-    conforms(projects, f"{V3}/project")
+    assert_conforms("jira", projects, f"{V3}/project")
     assert [p["key"] for p in projects] == sorted(p["key"] for p in server.data.projects)
     assert all(p["lead"]["key"] and "accountId" not in p["lead"] and p["issueTypes"] for p in projects)
     catalog = server.jira_catalog.data
     for p in server.data.projects:
         versions = get(s, f"{u}/project/{p['id']}/versions")
-        conforms(versions, f"{V3}/project/{{projectIdOrKey}}/versions")
+        assert_conforms("jira", versions, f"{V3}/project/{{projectIdOrKey}}/versions")
         assert [v["id"] for v in versions] == [v.id for v in catalog.versions[p["idx"]]]
         comps = get(s, f"{u}/project/{p['key']}/components")
-        conforms(comps, f"{V3}/project/{{projectIdOrKey}}/components")
+        assert_conforms("jira", comps, f"{V3}/project/{{projectIdOrKey}}/components")
         assert [c["id"] for c in comps] == [c.id for c in catalog.components[p["idx"]]]
         assert all("leadAccountId" not in c for c in comps)
     for path in ("/issuetype", "/status", "/priority", "/resolution"):
-        conforms(get(s, u + path), V3 + path)
+        assert_conforms("jira", get(s, u + path), V3 + path)
     # paged forms are Cloud-only
     get(s, u + "/project/search", 404)
     get(s, u + "/users/search", 404)
@@ -178,7 +170,7 @@ def test_server_user_search(server: FakeAtlassian) -> None:
     url = server.jira_url + V2 + "/user/search"
     everyone = get(s, url, username=".", includeInactive="true", maxResults=1000)
     assert all(x.pop("deleted") is False for x in everyone)  # DC only: Cloud's `User` has none
-    conforms(everyone, f"{V3}/user/search")
+    assert_conforms("jira", everyone, f"{V3}/user/search")
     assert [x["key"] for x in everyone] == [x["key"] for x in server.data.users]
     active = get(s, url, username=".", maxResults=1000)
     assert len(active) == len(everyone) - 1  # one seeded user is inactive
@@ -191,7 +183,7 @@ def test_server_group_picker_is_capped(server: FakeAtlassian) -> None:
     s = server.client()
     url = server.jira_url + V2 + "/groups/picker"
     body = get(s, url, maxResults=1000)
-    conforms(body, f"{V3}/groups/picker")
+    assert_conforms("jira", body, f"{V3}/groups/picker")
     assert [g["name"] for g in body["groups"]] == GROUPS and body["total"] == len(GROUPS)
     server.jira_catalog.group_picker_limit = 5
     try:

@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from tests.fake_atlassian import FakeAtlassian
-from tests.specs.validate import checker
+from tests.specs.validate import assert_conforms, checker
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -53,14 +53,6 @@ def session(fake: FakeAtlassian) -> requests.Session:
     return s
 
 
-def conforms(spec: str, body: Any, path: str, method: str = "get") -> None:
-    ch = checker(spec)
-    errors = ch.errors(body, path, method)
-    assert not errors, f"{method} {path}: {errors[:5]}"
-    extra = ch.undeclared(body, path, method)
-    assert not extra, f"{method} {path}: keys the document does not declare: {sorted(extra)[:10]}"
-
-
 def get(s: requests.Session, url: str, **params: Any) -> Any:
     r = s.get(url, params=params, timeout=30)
     assert r.status_code == 200, r.text[:300]
@@ -76,31 +68,31 @@ def test_jira_search_jql_every_issue_all_fields(cloud: FakeAtlassian) -> None:
         if token:
             params["nextPageToken"] = token
         body = get(s, cloud.url + "/rest/api/3/search/jql", **params)
-        conforms("jira", body, "/rest/api/3/search/jql")
+        assert_conforms("jira", body, "/rest/api/3/search/jql")
         seen += len(body["issues"])
         token = body.get("nextPageToken")
         if not token:
             break
     assert seen == cloud.data.issue_count()
     r = s.post(cloud.url + "/rest/api/3/search/jql", json={"jql": JQL_ALL, "maxResults": 5000}, timeout=30)
-    conforms("jira", r.json(), "/rest/api/3/search/jql", "post")
+    assert_conforms("jira", r.json(), "/rest/api/3/search/jql", "post")
 
 
 def test_jira_other_endpoints(cloud: FakeAtlassian) -> None:
     s = session(cloud)
-    conforms("jira", get(s, cloud.url + "/rest/api/3/field"), "/rest/api/3/field")
-    conforms("jira", get(s, cloud.url + "/rest/api/3/myself"), "/rest/api/3/myself")
-    conforms("jira", requests.get(cloud.url + "/rest/api/3/serverInfo", timeout=10).json(), "/rest/api/3/serverInfo")
-    conforms("jira", get(s, cloud.url + "/rest/api/3/project"), "/rest/api/3/project")
+    assert_conforms("jira", get(s, cloud.url + "/rest/api/3/field"), "/rest/api/3/field")
+    assert_conforms("jira", get(s, cloud.url + "/rest/api/3/myself"), "/rest/api/3/myself")
+    assert_conforms("jira", requests.get(cloud.url + "/rest/api/3/serverInfo", timeout=10).json(), "/rest/api/3/serverInfo")
+    assert_conforms("jira", get(s, cloud.url + "/rest/api/3/project"), "/rest/api/3/project")
     count = s.post(cloud.url + "/rest/api/3/search/approximate-count", json={"jql": "project = SDA"}, timeout=10)
-    conforms("jira", count.json(), "/rest/api/3/search/approximate-count", "post")
+    assert_conforms("jira", count.json(), "/rest/api/3/search/approximate-count", "post")
     assert count.json() == {"count": len(cloud.data.issues(["SDA"]))}
     for ref in cloud.data.issues()[::20]:
-        conforms("jira", get(s, f"{cloud.url}/rest/api/3/issue/{ref.key}"), "/rest/api/3/issue/{issueIdOrKey}")
-        conforms("jira", get(s, f"{cloud.url}/rest/api/3/issue/{ref.key}/comment", maxResults=2),
+        assert_conforms("jira", get(s, f"{cloud.url}/rest/api/3/issue/{ref.key}"), "/rest/api/3/issue/{issueIdOrKey}")
+        assert_conforms("jira", get(s, f"{cloud.url}/rest/api/3/issue/{ref.key}/comment", maxResults=2),
                  "/rest/api/3/issue/{issueIdOrKey}/comment")
         history = get(s, f"{cloud.url}/rest/api/3/issue/{ref.key}/changelog", maxResults=2)
-        conforms("jira", history, "/rest/api/3/issue/{issueIdOrKey}/changelog")
+        assert_conforms("jira", history, "/rest/api/3/issue/{issueIdOrKey}/changelog")
 
 
 @pytest.mark.parametrize(("flavour", "search"), [("cloud", "/rest/api/3/search/jql"),
@@ -131,37 +123,37 @@ def test_jira_field_values_match_field_metadata(flavour: str, search: str, reque
 
 def test_confluence_v2_every_page_every_body_format(cloud: FakeAtlassian) -> None:
     s = session(cloud)
-    conforms("confluence", get(s, cloud.confluence_url + "/api/v2/spaces", limit=250), "/spaces")
+    assert_conforms("confluence", get(s, cloud.confluence_url + "/api/v2/spaces", limit=250), "/spaces")
     for dfmt in ("plain", "view"):
         spaces = get(s, cloud.confluence_url + "/api/v2/spaces", limit=2, **{"description-format": dfmt,
                                                                              "include-icon": "true"})
         assert spaces["results"][0]["description"][dfmt]["value"] and spaces["results"][0]["icon"]["path"]
         assert "description-format" in spaces["_links"]["next"]
-        conforms("confluence", spaces, "/spaces")
+        assert_conforms("confluence", spaces, "/spaces")
     for fmt in ("storage", "atlas_doc_format", None):
         url: str | None = cloud.confluence_url + "/api/v2/pages?limit=250&sort=modified-date" + (
             f"&body-format={fmt}" if fmt else "")
         n = 0
         while url:
             body = get(s, url)
-            conforms("confluence", body, "/pages")
+            assert_conforms("confluence", body, "/pages")
             n += len(body["results"])
             url = cloud.url + body["_links"]["next"] if "next" in body["_links"] else None
         assert n == cloud.data.page_count()
     space = cloud.data.spaces[1]["id"]
-    conforms("confluence", get(s, f"{cloud.confluence_url}/api/v2/spaces/{space}/pages", limit=250),
+    assert_conforms("confluence", get(s, f"{cloud.confluence_url}/api/v2/spaces/{space}/pages", limit=250),
              "/spaces/{id}/pages")
     for fmt in ("storage", "atlas_doc_format"):
         blogs = get(s, cloud.confluence_url + "/api/v2/blogposts", limit=250, **{"body-format": fmt})
         assert len(blogs["results"]) == cloud.data.page_count("blogpost")
-        conforms("confluence", blogs, "/blogposts")
-    conforms("confluence", get(s, f"{cloud.confluence_url}/api/v2/spaces/{space}/blogposts", limit=250),
+        assert_conforms("confluence", blogs, "/blogposts")
+    assert_conforms("confluence", get(s, f"{cloud.confluence_url}/api/v2/spaces/{space}/blogposts", limit=250),
              "/spaces/{id}/blogposts")
     for ref in cloud.data.blogposts()[::10]:
-        conforms("confluence", get(s, f"{cloud.confluence_url}/api/v2/blogposts/{ref.id}", **{"body-format": "storage"}),
+        assert_conforms("confluence", get(s, f"{cloud.confluence_url}/api/v2/blogposts/{ref.id}", **{"body-format": "storage"}),
                  "/blogposts/{id}")
     for ref in cloud.data.pages()[::25]:
-        conforms("confluence", get(s, f"{cloud.confluence_url}/api/v2/pages/{ref.id}", **{"body-format": "storage"}),
+        assert_conforms("confluence", get(s, f"{cloud.confluence_url}/api/v2/pages/{ref.id}", **{"body-format": "storage"}),
                  "/pages/{id}")
 
 
@@ -170,7 +162,7 @@ def walk_jsm(s: requests.Session, url: str, path: str) -> list[dict]:
     next_url: str | None = url
     while next_url:
         body = get(s, next_url)
-        conforms("jsm", body, path)
+        assert_conforms("jsm", body, path)
         values += body["values"]
         next_url = body["_links"].get("next")
     return values
@@ -183,19 +175,19 @@ def test_jsm_every_endpoint_every_request(flavour: str, request: pytest.FixtureR
     base = fake.jira_url + SDS
     desks = walk_jsm(s, base + "/servicedesk?limit=2", SDS + "/servicedesk")
     for d in desks:
-        conforms("jsm", get(s, f"{base}/servicedesk/{d['id']}"), SDS + "/servicedesk/{serviceDeskId}")
+        assert_conforms("jsm", get(s, f"{base}/servicedesk/{d['id']}"), SDS + "/servicedesk/{serviceDeskId}")
         walk_jsm(s, f"{base}/servicedesk/{d['id']}/requesttype", SDS + "/servicedesk/{serviceDeskId}/requesttype")
     walk_jsm(s, base + "/requesttype?limit=4", SDS + "/requesttype")
     reqs = walk_jsm(s, base + "/request?limit=100", SDS + "/request")
     assert len(reqs) == len(fake.data.issues([d["projectKey"] for d in desks]))
     for r in reqs[::15]:
-        conforms("jsm", get(s, f"{base}/request/{r['issueKey']}"), SDS + "/request/{issueIdOrKey}")
+        assert_conforms("jsm", get(s, f"{base}/request/{r['issueKey']}"), SDS + "/request/{issueIdOrKey}")
     expand = "serviceDesk,requestType,participant,status,sla,action"
     full = get(s, f"{base}/request/{reqs[0]['issueKey']}", expand=expand)
     assert {"serviceDesk", "requestType", "participants", "status", "sla", "actions"} <= set(full)
-    conforms("jsm", full, SDS + "/request/{issueIdOrKey}")
-    conforms("jsm", get(s, f"{base}/request", expand=expand, limit=30), SDS + "/request")
-    conforms("jsm", requests.get(base + "/info", timeout=10).json(), SDS + "/info")
+    assert_conforms("jsm", full, SDS + "/request/{issueIdOrKey}")
+    assert_conforms("jsm", get(s, f"{base}/request", expand=expand, limit=30), SDS + "/request")
+    assert_conforms("jsm", requests.get(base + "/info", timeout=10).json(), SDS + "/info")
 
 
 def test_server_jira_answers_against_the_cloud_schemas(server: FakeAtlassian) -> None:
@@ -203,13 +195,13 @@ def test_server_jira_answers_against_the_cloud_schemas(server: FakeAtlassian) ->
     start, total = 0, None
     while total is None or start < total:
         body = get(s, server.url + "/rest/api/2/search", jql=JQL_ALL, fields="*all", startAt=start, maxResults=100)
-        conforms("jira", body, "/rest/api/3/search")
+        assert_conforms("jira", body, "/rest/api/3/search")
         total = body["total"]
         start += len(body["issues"])
     assert start == server.data.issue_count()
-    conforms("jira", get(s, server.url + "/rest/api/2/field"), "/rest/api/3/field")
-    conforms("jira", get(s, server.url + "/rest/api/2/myself"), "/rest/api/3/myself")
-    conforms("jira", get(s, server.url + "/rest/api/2/serverInfo"), "/rest/api/3/serverInfo")
+    assert_conforms("jira", get(s, server.url + "/rest/api/2/field"), "/rest/api/3/field")
+    assert_conforms("jira", get(s, server.url + "/rest/api/2/myself"), "/rest/api/3/myself")
+    assert_conforms("jira", get(s, server.url + "/rest/api/2/serverInfo"), "/rest/api/3/serverInfo")
 
 
 def test_documented_exception_old_search_is_410_not_the_documented_200(cloud: FakeAtlassian) -> None:

@@ -102,3 +102,13 @@ def _load(name: str) -> dict:
 @lru_cache(maxsize=None)
 def checker(name: str) -> SpecChecker:
     return SpecChecker(name)
+
+
+def assert_conforms(spec: str, body: Any, path: str, method: str = "get") -> None:
+    """Assert that ``body`` is what the ``spec`` document (jira, confluence, jsm, ...) says
+    ``method path`` answers, and that it carries no key the document does not declare."""
+    ch = checker(spec)
+    errors = ch.errors(body, path, method)
+    assert not errors, f"{method} {path}: {errors[:5]}"
+    extra = ch.undeclared(body, path, method)
+    assert not extra, f"{method} {path}: keys the document does not declare: {sorted(extra)[:10]}"
