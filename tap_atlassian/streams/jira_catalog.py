@@ -37,6 +37,7 @@ import typing as t
 from tap_atlassian.client import Repeat
 from tap_atlassian.errors import AccessError
 from tap_atlassian.pagination import Paginator, StartAtPaginator
+from tap_atlassian.projects import existing_project_keys
 from tap_atlassian.streams.jira import JiraStream
 
 LOGGER = logging.getLogger("tap-atlassian")
@@ -80,12 +81,13 @@ class ListPaginator(Paginator):
 def visible_projects(stream: JiraStream) -> list[dict]:
     """The projects this login may browse, filtered by ``project_keys``; read once per run.
 
-    A key of ``project_keys`` that no visible project has is a WARNING (hidden, or no such
-    project), and the run goes on with the others.
+    ``project_keys`` are checked as every stream checks them
+    (:func:`~tap_atlassian.projects.existing_project_keys`: one WARNING naming the unknown
+    keys, a clear error when none exists), and the run goes on with the others.
     """
     cache = stream.client.cache
     if "catalog:projects" not in cache:
-        wanted = [k.upper() for k in stream.settings.project_keys]
+        wanted = [k.upper() for k in existing_project_keys(stream.client, stream.settings.project_keys)]
         if stream.is_cloud:
             params: dict[str, t.Any] = {"expand": PROJECT_EXPAND["cloud"], "orderBy": "key"}
             if wanted and len(wanted) <= MAX_KEYS:
@@ -96,11 +98,6 @@ def visible_projects(stream: JiraStream) -> list[dict]:
             projects = body if isinstance(body, list) else []
         if wanted:
             projects = [p for p in projects if str(p.get("key", "")).upper() in wanted]
-            found = {str(p.get("key", "")).upper() for p in projects}
-            for key in wanted:
-                if key not in found:
-                    LOGGER.warning("project_keys: project %s is not visible to this login (hidden, or no "
-                                   "such project); its projects, versions and components are skipped", key)
         cache["catalog:projects"] = projects
     return cache["catalog:projects"]
 
