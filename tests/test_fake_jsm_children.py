@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.fake_atlassian import FakeAtlassian
-from tests.test_fake_spec import SDS, conforms, get, session, walk_jsm
+from tests.specs.validate import assert_conforms
+from tests.test_fake_spec import SDS, get, session, walk_jsm
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -58,7 +59,7 @@ def test_every_endpoint_every_desk_and_request_conforms(fake: FakeAtlassian) -> 
             r = s.get(f"{base}/request/{ref.id}/feedback", timeout=10)
             assert r.status_code in (200, 404)
             if r.status_code == 200:
-                conforms("jsm", r.json(), SDS + "/request/{requestIdOrKey}/feedback")
+                assert_conforms("jsm", r.json(), SDS + "/request/{requestIdOrKey}/feedback")
                 seen["feedback"] += 1
     assert all(seen[c] for c in CHILDREN), seen
     assert bool(seen["feedback"]) == (fake.flavour == "cloud")

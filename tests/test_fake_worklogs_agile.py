@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 from openapi_schema_validator import OAS30Validator
 
-from tests.specs.validate import checker
-from tests.test_fake_spec import conforms
+from tests.specs.validate import assert_conforms, checker
 
 UTC = dt.timezone.utc
 
@@ -44,7 +43,7 @@ def test_worklog_answers_follow_the_document(fake_factory, flavour: str) -> None
     since, ids, pages = 0, [], 0
     while True:
         body = get(fake, f"/rest/api/{api}/worklog/updated", since=since)
-        conforms("jira", body, "/rest/api/3/worklog/updated")
+        assert_conforms("jira", body, "/rest/api/3/worklog/updated")
         ids += [v["worklogId"] for v in body["values"]]
         pages += 1
         if body["lastPage"]:
@@ -55,13 +54,13 @@ def test_worklog_answers_follow_the_document(fake_factory, flavour: str) -> None
     session = fake.client()
     listed = session.post(f"{fake.jira_url}/rest/api/{api}/worklog/list", json={"ids": ids[:1000]}, timeout=30)
     assert listed.status_code == 200
-    conforms("jira", listed.json(), "/rest/api/3/worklog/list", "post")
+    assert_conforms("jira", listed.json(), "/rest/api/3/worklog/list", "post")
     assert len(listed.json()) == len(set(ids[:1000]))
     too_many = session.post(f"{fake.jira_url}/rest/api/{api}/worklog/list", json={"ids": list(range(1001))}, timeout=30)
     assert too_many.status_code == 400
     for issue in fake.data.issues()[:12]:
         page = get(fake, f"/rest/api/{api}/issue/{issue.key}/worklog", maxResults=5)
-        conforms("jira", page, "/rest/api/3/issue/{issueIdOrKey}/worklog")
+        assert_conforms("jira", page, "/rest/api/3/issue/{issueIdOrKey}/worklog")
         assert page["total"] == len(fake.worklogs.of_issue(issue.idx))
         field = get(fake, f"/rest/api/{api}/issue/{issue.id}", fields="worklog")["fields"]["worklog"]
         assert field["total"] == page["total"] and len(field["worklogs"]) == min(20, page["total"])
@@ -70,7 +69,7 @@ def test_worklog_answers_follow_the_document(fake_factory, flavour: str) -> None
         if flavour == "server":
             assert all(isinstance(w["comment"], str) for w in page["worklogs"])
     deleted = get(fake, f"/rest/api/{api}/worklog/deleted", since=0)
-    conforms("jira", deleted, "/rest/api/3/worklog/deleted")
+    assert_conforms("jira", deleted, "/rest/api/3/worklog/deleted")
 
 
 def test_worklog_control_moves_the_feeds_and_the_issue(fake_cloud) -> None:  # noqa: ANN001
@@ -96,7 +95,7 @@ def test_worklog_control_moves_the_feeds_and_the_issue(fake_cloud) -> None:  # n
 def test_agile_answers_follow_the_document(fake_factory, flavour: str) -> None:  # noqa: ANN001
     fake = fake_factory(flavour=flavour, seed=23, size="small")
     boards = get(fake, "/rest/agile/1.0/board", maxResults=2)
-    conforms("jira-software", boards, "/rest/agile/1.0/board")
+    assert_conforms("jira-software", boards, "/rest/agile/1.0/board")
     assert boards["isLast"] is False and boards["total"] > 2
     everything = get(fake, "/rest/agile/1.0/board")["values"]
     assert {b["type"] for b in everything} == {"scrum", "kanban"}
