@@ -155,6 +155,13 @@ class StartAtPaginator(Paginator):
         self.params["startAt"] = start
 
 
+class PageBeanPaginator(StartAtPaginator):
+    """Jira ``PageBean*`` (Cloud REST v3, the agile API, changelogs): ``startAt``/``maxResults``/
+    ``total``/``isLast``, records under ``values``; subclasses set the endpoint's cap."""
+
+    records_key = "values"
+
+
 class IsLastPagePaginator(Paginator):
     """Jira Service Management: ``start``/``limit``, ``values``, until ``isLastPage``.
 

@@ -25,13 +25,14 @@ from tap_atlassian.auth import AuthError, build_authenticator
 from tap_atlassian.client import ApiClient
 from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings, numbers_from_text, unknown_settings
 from tap_atlassian.errors import ApiError
-from tap_atlassian.schemas import schema
 from tap_atlassian.sites import Sites
 from tap_atlassian.streams import STREAMS
 
 if t.TYPE_CHECKING:
     import click
     from singer_sdk.streams import Stream
+
+    from tap_atlassian.streams.base import AtlassianStream
 
 KNOWN_FAILURES = (ApiError, AuthError, ConfigError, DiscoveryError)
 
@@ -149,9 +150,7 @@ class TapAtlassian(Tap):
             self.logger.warning("catalog: %s is not a stream of tap-atlassian%s; ignored",
                                 entry.tap_stream_id, hint)
 
-    def _discover_schema(self, cls: type[Stream]) -> dict[str, t.Any]:
-        if not hasattr(cls, "discover_schema"):
-            return schema(cls.name)
+    def _discover_schema(self, cls: type[AtlassianStream]) -> dict[str, t.Any]:
         try:
             return cls.discover_schema(self)
         except (ApiError, AuthError) as exc:

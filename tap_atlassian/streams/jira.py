@@ -24,7 +24,7 @@ from tap_atlassian import bulk, custom_fields, progress
 from tap_atlassian.deletes import ChildIds, IssueSweep
 from tap_atlassian.errors import AccessError, ApiError
 from tap_atlassian.lookback import Lookback, late_pairs, read_issues
-from tap_atlassian.pagination import NextPageTokenPaginator, Paginator, StartAtPaginator, keyset_pages
+from tap_atlassian.pagination import NextPageTokenPaginator, PageBeanPaginator, Paginator, StartAtPaginator, keyset_pages
 from tap_atlassian.projects import existing_project_keys
 from tap_atlassian.schemas import schema
 from tap_atlassian.slices import Slice, Slicer
@@ -413,10 +413,9 @@ class JiraIssueCommentsStream(IssueChildStream):
     child_params: t.ClassVar[dict[str, t.Any]] = {"orderBy": "created"}
 
 
-class ChangelogPaginator(StartAtPaginator):
-    """``PageBeanChangelog``: ``startAt``/``maxResults`` (at most 100)/``total``/``isLast``, ``values``."""
+class ChangelogPaginator(PageBeanPaginator):
+    """``PageBeanChangelog``: at most 100 a page."""
 
-    records_key = "values"
     max_limit = 100
 
 

@@ -27,7 +27,7 @@ import logging
 import typing as t
 
 from tap_atlassian.errors import AccessError, ApiError
-from tap_atlassian.pagination import StartAtPaginator
+from tap_atlassian.pagination import PageBeanPaginator, StartAtPaginator
 from tap_atlassian.state_sets import Groups
 from tap_atlassian.streams.jira import JiraStream
 
@@ -38,10 +38,9 @@ STATE_MEMBERS = "members"  # issue ids last read per open sprint (Groups string)
 MEMBER_FIELDS = "updated"  # a small answer: a membership record is the issue's id, key and link
 
 
-class AgilePaginator(StartAtPaginator):
-    """Agile listings: ``startAt``/``maxResults`` (cap 50)/``total``/``isLast``, under ``values``."""
+class AgilePaginator(PageBeanPaginator):
+    """Agile listings (boards, sprints): at most 50 a page."""
 
-    records_key = "values"
     max_limit = 50
 
 

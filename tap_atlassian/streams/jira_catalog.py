@@ -36,7 +36,7 @@ import typing as t
 
 from tap_atlassian.client import Repeat
 from tap_atlassian.errors import AccessError
-from tap_atlassian.pagination import Paginator, StartAtPaginator
+from tap_atlassian.pagination import PageBeanPaginator, Paginator
 from tap_atlassian.projects import existing_project_keys
 from tap_atlassian.streams.jira import JiraStream
 
@@ -50,12 +50,6 @@ GROUP_PICKER_MAX = 1000
 MAX_EXCLUDE_CHARS = 6000  # exclude=... names kept under a URL length every proxy takes
 # Server/DC /user/search reaches only the first N matching users (startAt + maxResults <= N)
 USER_SEARCH_CAPS = {100: "Jira 10 and later, JRASERVER-78660", 1000: "older Jira, JRASERVER-65089"}
-
-
-class PageBeanPaginator(StartAtPaginator):
-    """Jira Cloud ``PageBean*``: ``startAt``/``maxResults``/``total``/``isLast``, records under ``values``."""
-
-    records_key = "values"
 
 
 class ListPaginator(Paginator):
