@@ -140,7 +140,10 @@ def okta_flow(*, user: str, password: str, login_url: str, exchange_url: str,
     if device_token:
         body["context"] = {"deviceToken": device_token}
     step = "Okta authentication (POST /api/v1/authn)"
-    data = _okta_json(step, (yield from _okta_call(FlowRequest("POST", f"{org}/api/v1/authn", step=step,
+    # Every Okta call is yielded to the driver (tap_atlassian.auth.flow.drive), which retries a
+    # 429 under the tap's one retry policy until Okta's X-Rate-Limit-Reset (UTC epoch seconds,
+    # https://developer.okta.com/docs/reference/rl-best-practices/), bounded by max_retries.
+    data = _okta_json(step, ((yield FlowRequest("POST", f"{org}/api/v1/authn", step=step,
                                                                headers=headers, json=body))))
     data = yield from _past_password_warning(data, headers, step)
     factor_type = None
@@ -162,15 +165,6 @@ def okta_flow(*, user: str, password: str, login_url: str, exchange_url: str,
     return OktaResult(consumer=consumer, device_token=remembered, mfa_factor=factor_type)
 
 
-def _okta_call(request: FlowRequest) -> t.Generator[t.Any, t.Any, FlowResponse]:
-    """One Okta API call. A 429 is retried by the driver under the tap's one retry policy
-    (:func:`tap_atlassian.auth.flow.drive`): it waits until Okta's ``X-Rate-Limit-Reset``
-    (UTC epoch seconds, https://developer.okta.com/docs/reference/rl-best-practices/; read
-    by :func:`tap_atlassian.errors.retry_after_seconds`), bounded by ``max_retries`` and
-    ``retry_max_wait_seconds``; a 429 that outlasts them reaches the flow as Okta's answer."""
-    return (yield request)
-
-
 def _past_password_warning(data: dict[str, t.Any], headers: dict[str, str],
                            step: str) -> t.Generator[t.Any, t.Any, dict[str, t.Any]]:
     """PASSWORD_WARN: the password is valid but expires soon; warn and ``skip`` (the
@@ -184,7 +178,7 @@ def _past_password_warning(data: dict[str, t.Any], headers: dict[str, str],
     if not skip:
         raise LoginError(SCHEME, step, "Okta answered PASSWORD_WARN without a skip link: change the "
                          "password in Okta, then update password")
-    answer = yield from _okta_call(FlowRequest("POST", skip, step="Okta PASSWORD_WARN (skip)",
+    answer = (yield FlowRequest("POST", skip, step="Okta PASSWORD_WARN (skip)",
                                                headers=headers, json={"stateToken": data.get("stateToken")}))
     return _okta_json("Okta PASSWORD_WARN (skip)", answer)
 
@@ -221,11 +215,11 @@ def _mfa(data: dict[str, t.Any], options: OktaOptions,
     LOGGER.info("okta: Okta asks for MFA; verifying the %s factor%s", kind,
                 " (remembering this device)" if options.mfa_remember_device else "")
     if kind == "push":
-        answer = yield from _okta_call(FlowRequest("POST", verify, step=step, headers=headers,
+        answer = (yield FlowRequest("POST", verify, step=step, headers=headers,
                                    json={"stateToken": state}))
         result, answer = yield from _poll_push(answer, state, options, headers, step)
     elif options.mfa_passcode:
-        answer = yield from _okta_call(FlowRequest("POST", verify, step=step, headers=headers,
+        answer = (yield FlowRequest("POST", verify, step=step, headers=headers,
                                    json={"stateToken": state, "passCode": options.mfa_passcode}))
         if answer.status == 403 or (answer.json() or {}).get("factorResult") in {  # noqa: PLR2004
                 "FAILED", "PASSCODE_REPLAYED", "TIME_WINDOW_EXCEEDED"}:
@@ -291,7 +285,7 @@ def _poll_push(answer: FlowResponse, state: str, options: OktaOptions,
         waited += options.poll_seconds
         if options.mfa_remember_device:
             next_href = _with_query(next_href, rememberDevice="true")
-        answer = yield from _okta_call(FlowRequest("POST", next_href, step=step + " poll", headers=headers,
+        answer = (yield FlowRequest("POST", next_href, step=step + " poll", headers=headers,
                                                    json={"stateToken": state}))
 
 
