@@ -187,3 +187,21 @@ def fake_config(fake: t.Any, scheme: str = "basic", **overrides: t.Any) -> dict:
         config["personal_access_token"] = creds["personal_access_token"]
     config.update(overrides)
     return config
+
+
+def jira_run_config(fake: t.Any, streams: t.Iterable[str], **overrides: t.Any) -> tuple[dict, dict]:  # noqa: ANN401
+    """``(config, catalog)`` for a Jira/JSM-only run of ``streams`` against ``fake``."""
+    config = fake_config(fake, products=["jira_service_desk"], **overrides)
+    return config, select(discover(config), streams)
+
+
+def sweep_due(state: dict | None) -> dict | None:
+    """``state`` with every stream's last delete sweep (``swept_at``) an hour further back: the
+    next run sweeps with ``delete_sweep_hours: 1`` however fast the runs follow each other."""
+    if state is None:
+        return None
+    out = json.loads(json.dumps(state))
+    for bookmark in (out.get("bookmarks") or {}).values():
+        if isinstance(bookmark, dict) and bookmark.get("swept_at"):
+            bookmark["swept_at"] = "2000-01-01T00:00:00.000Z"
+    return out

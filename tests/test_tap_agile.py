@@ -11,15 +11,10 @@ import collections
 import jsonschema
 import pytest
 
-from tests.tapdriver import discover, fake_config, leaks, run_tap, select
+from tests.tapdriver import discover, jira_run_config, leaks, run_tap, select
 
 AGILE = ["jira_boards", "jira_sprints", "jira_sprint_issues"]
 FLAVOURS = ["cloud", "server"]
-
-
-def configure(fake, streams: list[str], **overrides):  # noqa: ANN001, ANN201
-    config = fake_config(fake, products=["jira_service_desk"], **overrides)
-    return config, select(discover(config), streams)
 
 
 def memberships(fake) -> set[tuple[int, str]]:  # noqa: ANN001
@@ -44,7 +39,7 @@ def valid(run, stream: str) -> None:  # noqa: ANN001
 @pytest.mark.parametrize("page_size", [3, 50])
 def test_boards_sprints_and_membership_exactly_once(fake_factory, flavour: str, page_size: int) -> None:  # noqa: ANN001
     fake = fake_factory(flavour=flavour, seed=7, size="small")
-    config, catalog = configure(fake, AGILE, page_size=page_size)
+    config, catalog = jira_run_config(fake, AGILE, page_size=page_size)
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.last_stderr_line
     fake.agile._ensure()
@@ -74,7 +69,7 @@ def test_boards_sprints_and_membership_exactly_once(fake_factory, flavour: str, 
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_closed_sprints_membership_is_read_once(fake_factory, flavour: str) -> None:  # noqa: ANN001
     fake = fake_factory(flavour=flavour, seed=4, size="small")
-    config, catalog = configure(fake, ["jira_sprint_issues"], page_size=10)
+    config, catalog = jira_run_config(fake, ["jira_sprint_issues"], page_size=10)
     first = run_tap(config, catalog=catalog)
     assert first.returncode == 0, first.last_stderr_line
     fake.agile._ensure()
@@ -107,7 +102,7 @@ def test_closed_sprints_membership_is_read_once(fake_factory, flavour: str) -> N
 
 def test_project_keys_limit_the_boards(fake_factory) -> None:  # noqa: ANN001
     fake = fake_factory(flavour="cloud", seed=7, size="small")
-    config, catalog = configure(fake, AGILE, project_keys=["SWB"])
+    config, catalog = jira_run_config(fake, AGILE, project_keys=["SWB"])
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.last_stderr_line
     fake.agile._ensure()
@@ -123,7 +118,7 @@ def test_project_keys_limit_the_boards(fake_factory) -> None:  # noqa: ANN001
 def test_site_without_jira_software_skips_agile_with_one_warning(fake_factory, flavour: str) -> None:  # noqa: ANN001
     fake = fake_factory(flavour=flavour, seed=7, size="small", issues=12)
     fake.agile.enabled = False
-    config, catalog = configure(fake, [*AGILE, "jira_issues"])
+    config, catalog = jira_run_config(fake, [*AGILE, "jira_issues"])
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.last_stderr_line
     assert len(run.records["jira_issues"]) == 12, "the rest of the run goes on"
@@ -142,7 +137,7 @@ def test_a_board_or_sprint_refusing_its_read_is_a_warning(fake_factory) -> None:
     gone_sprint = next(s for s in fake.agile.sprints.values() if s.state == "active")
     fake.control.inject(rf"/rest/agile/1\.0/board/{hidden_board.id}/sprint\b", "404", None)
     fake.control.inject(rf"/rest/agile/1\.0/sprint/{gone_sprint.id}/issue\b", "403", None)
-    config, catalog = configure(fake, AGILE, project_keys=["SWA", "SWB", "NOPE"])
+    config, catalog = jira_run_config(fake, AGILE, project_keys=["SWA", "SWB", "NOPE"])
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.last_stderr_line
     assert f"board {hidden_board.id} ({hidden_board.name}" in run.stderr
@@ -179,7 +174,7 @@ def test_oauth_token_without_the_sprint_scope_skips_the_sprint_streams(fake_fact
 @pytest.mark.parametrize("flavour", FLAVOURS)
 def test_an_issue_taken_out_of_an_open_sprint_is_a_tombstone(fake_factory, flavour: str) -> None:  # noqa: ANN001
     fake = fake_factory(flavour=flavour, seed=7, size="small")
-    config, catalog = configure(fake, ["jira_sprint_issues"])
+    config, catalog = jira_run_config(fake, ["jira_sprint_issues"])
     first = run_tap(config, catalog=catalog)
     assert first.returncode == 0, first.last_stderr_line
     future = next(s for s in fake.agile.sprints.values() if s.state == "future" and s.issues)

@@ -14,7 +14,7 @@ import pytest
 
 from tap_atlassian.settings_file import SettingsFile
 from tests.fake_atlassian.jira_catalog_data import GROUPS, RESOLUTIONS, group_id, issue_types, priorities, statuses
-from tests.tapdriver import TapRun, discover, fake_config, free_port, leaks, run_tap, select
+from tests.tapdriver import TapRun, discover, fake_config, free_port, jira_run_config, leaks, run_tap, select
 
 PROJECT_STREAMS = ("jira_projects", "jira_project_versions", "jira_project_components")
 LOOKUPS = ("jira_issue_types", "jira_statuses", "jira_priorities", "jira_resolutions")
@@ -23,8 +23,8 @@ STREAMS = PROJECT_STREAMS + LOOKUPS + PEOPLE
 
 
 def catalog_run(fake: Any, streams: tuple[str, ...] = STREAMS, **overrides: Any) -> TapRun:  # noqa: ANN401
-    config = fake_config(fake, products=["jira_service_desk"], **overrides)
-    run = run_tap(config, catalog=select(discover(config), streams))
+    config, catalog = jira_run_config(fake, streams, **overrides)
+    run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.stderr[-3000:]
     assert not leaks(run, config)
     return run

@@ -15,7 +15,7 @@ import re
 import jsonschema
 import pytest
 
-from tests.tapdriver import discover, fake_config, leaks, run_tap, select
+from tests.tapdriver import jira_run_config, leaks, run_tap
 
 UTC = dt.timezone.utc
 SDS = "/rest/servicedeskapi"
@@ -79,11 +79,6 @@ def child_reads(fake, stream: str, since: int = 0) -> set[str]:  # noqa: ANN001
             if (m := CHILD_PATH.search(e.path)) and m.group(2) == resource}
 
 
-def config_for(fake, streams, **overrides):  # noqa: ANN001, ANN201
-    config = fake_config(fake, products=["jira_service_desk"], **overrides)
-    return config, select(discover(config), streams)
-
-
 @functools.cache
 def validator(schema_json: str) -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(json.loads(schema_json), format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
@@ -100,7 +95,7 @@ def assert_valid(run, stream: str) -> None:  # noqa: ANN001
 @pytest.mark.parametrize("page_size", [3, 50])
 def test_every_child_exactly_once(fake_factory, flavour: str, page_size: int) -> None:  # noqa: ANN001
     fake = fake_factory(flavour=flavour, seed=7, size="small", issues=45)
-    config, catalog = config_for(fake, CHILDREN, page_size=page_size)
+    config, catalog = jira_run_config(fake, CHILDREN, page_size=page_size)
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.last_stderr_line
     assert set(run.records) <= set(CHILDREN), "the parent requests are not emitted unless selected"
@@ -141,7 +136,7 @@ def oldest_unbounded(records: list[dict], bookmark: str, n: int) -> list[str]:
 @pytest.mark.parametrize("flavour", ["cloud", "server"])
 def test_second_run_reads_changed_requests_only_and_tombstones_deleted_comments(fake_factory, flavour: str) -> None:  # noqa: ANN001
     fake = fake_factory(flavour=flavour, seed=3, size="small", issues=45)
-    config, catalog = config_for(fake, CHILDREN, page_size=7)
+    config, catalog = jira_run_config(fake, CHILDREN, page_size=7)
     streams = [s for s in CHILDREN if s in {e["tap_stream_id"] for e in catalog["streams"]}]  # Server: no feedback
     first = run_tap(config, catalog=catalog)
     assert first.returncode == 0, first.last_stderr_line
@@ -195,7 +190,7 @@ def test_request_gone_between_search_and_read_is_a_warning(fake_factory) -> None
     fake = fake_factory(flavour="cloud", seed=7, size="small", issues=30)
     gone = requests_of(fake)[2]
     fake.control.inject(rf"{SDS}/request/{gone.id}/", "404", None)
-    config, catalog = config_for(fake, ["jsm_request_comments", "jsm_request_sla"])
+    config, catalog = jira_run_config(fake, ["jsm_request_comments", "jsm_request_sla"])
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.last_stderr_line
     assert f"jsm_request_comments: issue {gone.key} skipped" in run.stderr
@@ -209,7 +204,7 @@ def test_request_gone_between_search_and_read_is_a_warning(fake_factory) -> None
 def test_project_keys_reads_only_those_desks(fake_factory) -> None:  # noqa: ANN001
     fake = fake_factory(flavour="server", seed=11, size="small", issues=45)
     desk = fake.data.service_desks()[1]["key"]
-    config, catalog = config_for(fake, ["jsm_request_participants"], project_keys=[desk])
+    config, catalog = jira_run_config(fake, ["jsm_request_participants"], project_keys=[desk])
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.last_stderr_line
     ids = [r.id for r in fake.data.issues([desk])]
@@ -223,7 +218,7 @@ def test_project_keys_reads_only_those_desks(fake_factory) -> None:  # noqa: ANN
 def test_killed_run_resumes_without_gaps(fake_factory, flavour: str) -> None:  # noqa: ANN001
     fake = fake_factory(flavour=flavour, seed=9, size="small", issues=60)
     stream = "jsm_request_comments"
-    config, catalog = config_for(fake, [stream], page_size=5, start_date="2000-01-01T00:00:00Z")
+    config, catalog = jira_run_config(fake, [stream], page_size=5, start_date="2000-01-01T00:00:00Z")
     killed = run_tap(config, catalog=catalog, stop_after_records=40)
     assert killed.returncode != 0
     emitted = {key_of(stream, r) for r in killed.records[stream]}
@@ -242,7 +237,7 @@ def test_same_records_and_states_at_any_concurrency(fake_factory) -> None:  # no
     fake = fake_factory(flavour="cloud", seed=4, size="small", issues=45)
     runs = []
     for workers in (1, 8):
-        config, catalog = config_for(fake, CHILDREN, page_size=4, max_concurrent_requests=workers)
+        config, catalog = jira_run_config(fake, CHILDREN, page_size=4, max_concurrent_requests=workers)
         run = run_tap(config, catalog=catalog)
         assert run.returncode == 0, run.last_stderr_line
         runs.append(run)
@@ -260,7 +255,7 @@ def test_a_deleted_requests_comments_become_tombstones(fake_factory, flavour: st
     """A deleted request takes its comments with it; like jira_issue_comments, the stream sweeps
     request ids (delete_sweep_hours) and reports each comment of a deleted request once."""
     fake = fake_factory(flavour=flavour, seed=3, size="small", issues=45)
-    config, catalog = config_for(fake, ["jsm_request_comments"], page_size=7, delete_sweep_hours=1e-6)
+    config, catalog = jira_run_config(fake, ["jsm_request_comments"], page_size=7, delete_sweep_hours=1e-6)
     first = run_tap(config, catalog=catalog)
     assert first.returncode == 0, first.last_stderr_line
     comments = first.records["jsm_request_comments"]

@@ -9,8 +9,8 @@ import collections
 
 import pytest
 
-from tests.tapdriver import fake_config, leaks, run_tap
-from tests.test_tap_jsm_children import SDS, assert_valid, config_for, tap_requests
+from tests.tapdriver import fake_config, jira_run_config, leaks, run_tap
+from tests.test_tap_jsm_children import SDS, assert_valid, tap_requests
 
 STREAMS = {
     "jsm_organizations": ("/organization", ("id",)),
@@ -40,7 +40,7 @@ def expected(fake, stream: str) -> dict[tuple, dict]:  # noqa: ANN001
 @pytest.mark.parametrize("page_size", [3, 50])
 def test_every_object_exactly_once(fake_factory, flavour: str, page_size: int) -> None:  # noqa: ANN001
     fake = fake_factory(flavour=flavour, seed=7, size="small")
-    config, catalog = config_for(fake, STREAMS, page_size=page_size)
+    config, catalog = jira_run_config(fake, STREAMS, page_size=page_size)
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.last_stderr_line
     assert set(run.records) == set(STREAMS)
@@ -69,7 +69,7 @@ def test_project_keys_and_a_desk_refused(fake_factory) -> None:  # noqa: ANN001
     desks = fake.data.service_desks()
     refused = desks[0]["service_desk_id"]
     fake.control.inject(rf"{SDS}/servicedesk/{refused}/queue", "403", None)
-    config, catalog = config_for(fake, ["jsm_queues", "jsm_customers"],
+    config, catalog = jira_run_config(fake, ["jsm_queues", "jsm_customers"],
                                  project_keys=[desks[0]["key"], desks[1]["key"]])
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.last_stderr_line
@@ -90,7 +90,7 @@ def test_server_deployment_discovers_the_same_streams(fake_factory) -> None:  # 
 def test_organizations_refused_is_a_warning(fake_factory) -> None:  # noqa: ANN001
     fake = fake_factory(flavour="server", seed=7, size="small")
     fake.control.inject(rf"{SDS}/organization", "403", None)
-    config, catalog = config_for(fake, ["jsm_organizations", "jsm_queues"])
+    config, catalog = jira_run_config(fake, ["jsm_organizations", "jsm_queues"])
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.last_stderr_line
     assert "jsm_organizations skipped: 403" in run.stderr

@@ -12,7 +12,7 @@ import datetime as dt
 import jsonschema
 import pytest
 
-from tests.tapdriver import discover, fake_config, leaks, run_tap, select
+from tests.tapdriver import jira_run_config, leaks, run_tap
 
 STREAM = "jira_issue_worklogs"
 UTC = dt.timezone.utc
@@ -32,8 +32,7 @@ def ms_iso(ms: int) -> str:
 def configure(fake, mode: str, **overrides):  # noqa: ANN001, ANN201
     if mode == "per_issue":
         overrides.setdefault("project_keys", PROJECTS)
-    config = fake_config(fake, products=["jira_service_desk"], **overrides)
-    return config, select(discover(config), [STREAM])
+    return jira_run_config(fake, [STREAM], **overrides)
 
 
 def expected(fake, mode: str) -> dict[str, str]:  # noqa: ANN001
