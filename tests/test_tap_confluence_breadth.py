@@ -10,7 +10,7 @@ import datetime as dt
 import jsonschema
 import pytest
 
-from tests.tapdriver import discover, fake_config, run_tap, select
+from tests.tapdriver import discover, fake_config, run_tap, select, sweep_due
 
 UTC = dt.timezone.utc
 NEW_STREAMS = ["confluence_comments", "confluence_attachments", "confluence_page_versions",
@@ -109,7 +109,7 @@ def test_every_object_exactly_once(fake_factory, flavour: str, page_size: int) -
 def test_second_run_reads_only_what_changed(fake_factory, flavour: str) -> None:  # noqa: ANN001
     fake = fake_factory(flavour=flavour, seed=3, size="small")
     x = fake.confluence_extra
-    config = fake_config(fake, products=["confluence"], page_size=5, delete_sweep_hours=0.0001)
+    config = fake_config(fake, products=["confluence"], page_size=5, delete_sweep_hours=1)
     catalog = select(discover(config), NEW_STREAMS[:3])
     first = run_tap(config, catalog=catalog)
     assert first.returncode == 0, first.last_stderr_line
@@ -147,7 +147,7 @@ def test_second_run_reads_only_what_changed(fake_factory, flavour: str) -> None:
     versions = once(got.get("confluence_page_versions", []), "pageId", "number")
     assert set(versions) == {(page.id, str(before + 1)), (page.id, str(before + 2))}, \
         "only the versions not read before"
-    third = run_tap(config, catalog=catalog, state=second.last_state)
+    third = run_tap(config, catalog=catalog, state=sweep_due(second.last_state))
     assert third.returncode == 0, third.last_stderr_line
     assert not third.records.get("confluence_page_versions"), "versions are never read twice"
     assert set(r["id"] for r in third.records.get("confluence_comments", [])) <= {comment.ident, new_comment}
@@ -187,7 +187,7 @@ def test_space_keys_limit_comments_attachments_versions(fake_factory, flavour: s
     fake = fake_factory(flavour=flavour, seed=13, size="small")
     x = fake.confluence_extra
     space = fake.data.spaces[1]["key"]
-    config = fake_config(fake, products=["confluence"], page_size=5, space_keys=[space], delete_sweep_hours=0.0001)
+    config = fake_config(fake, products=["confluence"], page_size=5, space_keys=[space], delete_sweep_hours=1)
     catalog = select(discover(config), NEW_STREAMS[:3])
     run = run_tap(config, catalog=catalog)
     assert run.returncode == 0, run.last_stderr_line
@@ -198,7 +198,7 @@ def test_space_keys_limit_comments_attachments_versions(fake_factory, flavour: s
     assert {v["pageId"] for v in run.records["confluence_page_versions"]} == {p.id for p in fake.data.pages([space])}
     other = next(i for i in x.items("comment") if i.container not in in_space)
     x.purge("comment", other.ident)  # another space's deletion is not this shard's
-    second = run_tap(config, catalog=catalog, state=run.last_state)
+    second = run_tap(config, catalog=catalog, state=sweep_due(run.last_state))
     assert second.returncode == 0, second.last_stderr_line
     assert not [r for s in second.records.values() for r in s if r.get("_sdc_deleted_at")]
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tapdriver import discover, fake_config, run_tap, select
+from tests.tapdriver import discover, fake_config, run_tap, select, sweep_due
 
 STREAMS = ["confluence_pages", "confluence_blogposts", "confluence_comments", "confluence_attachments"]
 
@@ -33,13 +33,13 @@ def visible(fake) -> dict[str, set[str]]:  # noqa: ANN001
 def test_trashed_deleted_purged_and_restored(fake_factory, flavour: str) -> None:  # noqa: ANN001
     fake = fake_factory(flavour=flavour, seed=9, size="small")
     x = fake.confluence_extra
-    config = fake_config(fake, products=["confluence"], page_size=6, delete_sweep_hours=0.0001)
+    config = fake_config(fake, products=["confluence"], page_size=6, delete_sweep_hours=1)
     catalog = select(discover(config), STREAMS)
     first = run_tap(config, catalog=catalog)
     assert first.returncode == 0, first.last_stderr_line
     assert not tombstones(first)
 
-    quiet = run_tap(config, catalog=catalog, state=first.last_state)
+    quiet = run_tap(config, catalog=catalog, state=sweep_due(first.last_state))
     assert quiet.returncode == 0, quiet.last_stderr_line
     assert not tombstones(quiet), "nothing was deleted: no tombstone"
 
@@ -60,7 +60,7 @@ def test_trashed_deleted_purged_and_restored(fake_factory, flavour: str) -> None
     x.trash("attachment", attachment.ident)
     after = visible(fake)
 
-    second = run_tap(config, catalog=catalog, state=quiet.last_state)
+    second = run_tap(config, catalog=catalog, state=sweep_due(quiet.last_state))
     assert second.returncode == 0, second.last_stderr_line
     got = tombstones(second)
     want = {s: sorted(before[s] - after[s]) for s in STREAMS}
@@ -75,12 +75,12 @@ def test_trashed_deleted_purged_and_restored(fake_factory, flavour: str) -> None
         assert state["replication_key_value"] == quiet.last_state["bookmarks"][stream]["replication_key_value"], \
             "a tombstone never moves the bookmark"
 
-    third = run_tap(config, catalog=catalog, state=second.last_state)
+    third = run_tap(config, catalog=catalog, state=sweep_due(second.last_state))
     assert third.returncode == 0, third.last_stderr_line
     assert not tombstones(third), "a deletion is reported once"
 
     x.restore("page", trashed.id)
-    fourth = run_tap(config, catalog=catalog, state=third.last_state)
+    fourth = run_tap(config, catalog=catalog, state=sweep_due(third.last_state))
     assert fourth.returncode == 0, fourth.last_stderr_line
     assert not tombstones(fourth)
     assert trashed.id in live(fourth, "confluence_pages"), "a restored page is live again"
@@ -90,7 +90,7 @@ def test_trashed_deleted_purged_and_restored(fake_factory, flavour: str) -> None
     assert restored["labels"] == [] or restored["labels"][0]["name"]
     assert fourth.last_state["bookmarks"]["confluence_pages"]["replication_key_value"] >= \
         third.last_state["bookmarks"]["confluence_pages"]["replication_key_value"]
-    fifth = run_tap(config, catalog=catalog, state=fourth.last_state)
+    fifth = run_tap(config, catalog=catalog, state=sweep_due(fourth.last_state))
     assert trashed.id not in live(fifth, "confluence_pages"), "restored once, not every run"
 
 
@@ -103,7 +103,7 @@ def test_sweep_off(fake_factory, flavour: str) -> None:  # noqa: ANN001
     assert first.returncode == 0, first.last_stderr_line
     assert "live_ids" not in first.last_state["bookmarks"]["confluence_pages"]
     fake.confluence_extra.trash("page", fake.data.pages()[5].id)
-    second = run_tap(config, catalog=catalog, state=first.last_state)
+    second = run_tap(config, catalog=catalog, state=sweep_due(first.last_state))
     assert second.returncode == 0, second.last_stderr_line
     assert not tombstones(second)
     assert not fake.log.find("/rest/api/content/search", status=200) or all(
