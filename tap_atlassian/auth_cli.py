@@ -51,13 +51,20 @@ def load_config(paths: list[str]) -> dict[str, t.Any]:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tap-atlassian-auth", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("url", "print the authorization URL"),
-                       ("exchange", "exchange a verifier for tokens and store them"),
-                       ("login", "desktop flow: browser, local redirect listener, exchange"),
-                       ("status", "what the stored login state holds (never a secret)")):
+    for name, text in (
+        ("url", "print the authorization URL"),
+        ("exchange", "exchange a verifier for tokens and store them"),
+        ("login", "desktop flow: browser, local redirect listener, exchange"),
+        ("status", "what the stored login state holds (never a secret)"),
+    ):
         cmd = sub.add_parser(name, help=text)
-        cmd.add_argument("--config", action="append", required=True, metavar="C",
-                         help="config JSON file (repeatable; ENV reads TAP_ATLASSIAN_* variables)")
+        cmd.add_argument(
+            "--config",
+            action="append",
+            required=True,
+            metavar="C",
+            help="config JSON file (repeatable; ENV reads TAP_ATLASSIAN_* variables)",
+        )
         cmd.add_argument("--product", choices=("jira", "confluence"), default="jira")
         if name == "exchange":
             cmd.add_argument("--verifier", required=True, help="the code from the redirect")
@@ -95,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     if "--verifier" in argv[:-1]:
         # A code may begin with "-" (URL-safe base64), which argparse takes for an option.
         at = argv.index("--verifier")
-        argv[at:at + 2] = [f"--verifier={argv[at + 1]}"]
+        argv[at : at + 2] = [f"--verifier={argv[at + 1]}"]
     args = _parser().parse_args(argv)
     secrets: list[str] = []  # known once the settings parse; their errors never echo a value
     try:

@@ -30,7 +30,8 @@ BULK_CHANGELOG_PAGE = 1000  # histories per answer (maxResults: default 1,000, a
 
 def embedded(issue: t.Mapping[str, t.Any], field: str, records_key: str) -> list[dict] | None:
     """The children a search embedded under ``fields[field][records_key]``, or None when they
-    are absent or truncated (``total`` above what came back, or no ``total`` at all)."""
+    are absent or truncated (``total`` above what came back, or no ``total`` at all).
+    """
     page = (issue.get("fields") or {}).get(field)
     if not isinstance(page, dict) or not isinstance(page.get(records_key), list):
         return None

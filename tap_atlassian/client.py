@@ -38,8 +38,14 @@ import requests
 
 from tap_atlassian import __version__, net
 from tap_atlassian.concurrency import RateGate, ordered_map
-from tap_atlassian.errors import (AccessError, ApiError, RetryableError, html_summary, retry_after_seconds,
-                                  server_message)
+from tap_atlassian.errors import (
+    AccessError,
+    ApiError,
+    RetryableError,
+    html_summary,
+    retry_after_seconds,
+    server_message,
+)
 from tap_atlassian.progress import RequestStats
 from tap_atlassian.windows import zone
 
@@ -52,9 +58,11 @@ if t.TYPE_CHECKING:
 T = t.TypeVar("T")
 R = t.TypeVar("R")
 LOGGER = logging.getLogger("tap-atlassian")
-USER_AGENT = (f"tap-atlassian/{__version__} (Singer tap for Confluence and Jira Service "
-              f"Management; +https://github.com/tap-atlassian/tap-atlassian) "
-              f"python-requests/{requests.__version__}")
+USER_AGENT = (
+    f"tap-atlassian/{__version__} (Singer tap for Confluence and Jira Service "
+    f"Management; +https://github.com/tap-atlassian/tap-atlassian) "
+    f"python-requests/{requests.__version__}"
+)
 JSM_PREFIX = "/rest/servicedeskapi/"
 JSM_HEADERS = {"X-ExperimentalApi": "opt-in"}  # else 412 on experimental JSM operations
 AUTH_RETRIES = 4  # 401s one request may retry after renewals (its own, or other threads')
@@ -80,17 +88,26 @@ def _waits(initial: float, ceiling: float) -> t.Generator[float, t.Any, None]:
         exc = yield wait
 
 
-def retrying(settings: Settings, fn: t.Callable[..., R],
-             on_backoff: t.Callable[[t.Mapping[str, t.Any]], None] | None = None) -> t.Callable[..., R]:
+def retrying(
+    settings: Settings,
+    fn: t.Callable[..., R],
+    on_backoff: t.Callable[[t.Mapping[str, t.Any]], None] | None = None,
+) -> t.Callable[..., R]:
     """The tap's one retry policy, for API calls and login steps alike: ``fn`` is called
     again while it raises :class:`RetryableError`, up to ``max_retries`` times, waiting the
     server's hint (``retry_after``) or an exponential back-off with jitter, each wait capped
     by ``retry_max_wait_seconds``; ``on_backoff`` is told of each retry (python-backoff's
-    details)."""
+    details).
+    """
     return backoff.on_exception(
-        _waits, RetryableError, max_tries=settings.max_retries + 1, jitter=None,
-        on_backoff=on_backoff, logger=None,
-        initial=settings.retry_initial_wait_seconds, ceiling=settings.retry_max_wait_seconds,
+        _waits,
+        RetryableError,
+        max_tries=settings.max_retries + 1,
+        jitter=None,
+        on_backoff=on_backoff,
+        logger=None,
+        initial=settings.retry_initial_wait_seconds,
+        ceiling=settings.retry_max_wait_seconds,
     )(fn)
 
 
@@ -104,8 +121,9 @@ class ApiClient:
         self.auth = authenticator
         self.session = net.new_session(settings)  # ca_bundle, proxies and CA variables
         self.stats = RequestStats()  # requests, retries, 429 waits (progress summaries)
-        self.session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json",
-                                     "Accept-Language": "en"})
+        self.session.headers.update(
+            {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Language": "en"}
+        )
         self.session.auth = authenticator
         # One place per request in flight (no "connection pool is full" churn at any setting).
         workers = max(1, settings.max_concurrent_requests)
@@ -123,7 +141,9 @@ class ApiClient:
         """Absolute URL for a path below the product base (absolute URLs pass through)."""
         return path if path.startswith(("http://", "https://")) else f"{self.base_url}{path}"
 
-    def get(self, path: str, params: t.Mapping[str, t.Any] | None = None) -> tuple[t.Any, t.Mapping[str, str]]:
+    def get(
+        self, path: str, params: t.Mapping[str, t.Any] | None = None
+    ) -> tuple[t.Any, t.Mapping[str, str]]:
         """GET and parse JSON once; returns (body, headers). Raises ``ApiError`` when fatal."""
         self.auth.prepare(self.session)
         headers = JSM_HEADERS if path.startswith(JSM_PREFIX) else None
@@ -149,9 +169,12 @@ class ApiClient:
             try:
                 body, _ = self.get(path)
             except AccessError as exc:  # the contract's fallback, not a failed run
-                LOGGER.warning("%s: the searching user's time zone is unknown (%s); incremental "
-                               "searches are widened by 14 hours and filtered on each record's UTC time",
-                               self.site.product, exc)
+                LOGGER.warning(
+                    "%s: the searching user's time zone is unknown (%s); incremental "
+                    "searches are widened by 14 hours and filtered on each record's UTC time",
+                    self.site.product,
+                    exc,
+                )
                 body = None
             self.cache["tz"] = zone(body.get("timeZone") if isinstance(body, dict) else None)
         return self.cache["tz"]
@@ -208,9 +231,11 @@ class ApiClient:
             try:
                 with self.gate.slot():
                     response = net.send(
-                        self.session, prepared,
+                        self.session,
+                        prepared,
                         timeout=(min(30.0, self.settings.request_timeout), self.settings.request_timeout),
-                        allow_redirects=True)
+                        allow_redirects=True,
+                    )
                     self._heed_rate_limit(response)
             except requests.RequestException as exc:  # below HTTP: one line naming the host
                 self.stats.sent()
@@ -229,8 +254,10 @@ class ApiClient:
                     auth_retries += 1
                     renewed = renewed or outcome == "renewed"
                     continue
-                msg = (f"401 Unauthorized from {what}: {server_message(response) or 'login refused'}"
-                       f" (auth_scheme {self.settings.auth_scheme}: check the credentials)")
+                msg = (
+                    f"401 Unauthorized from {what}: {server_message(response) or 'login refused'}"
+                    f" (auth_scheme {self.settings.auth_scheme}: check the credentials)"
+                )
                 raise ApiError(msg, 401)
             if status in {429, 503} or status >= 500:
                 hint = retry_after_seconds(response.headers) if status in {429, 503} else None
@@ -247,7 +274,8 @@ class ApiClient:
     def _heed_rate_limit(self, response: requests.Response) -> None:
         """A 429 (or a 503 with a wait) pauses every thread of this product, before this
         request's place is given back: until ``Retry-After`` / ``X-RateLimit-Reset`` (capped
-        by ``retry_max_wait_seconds``), or the first back-off wait when none is given."""
+        by ``retry_max_wait_seconds``), or the first back-off wait when none is given.
+        """
         status = response.status_code
         if status not in {429, 503}:
             return
@@ -260,7 +288,8 @@ class ApiClient:
         """Log in again once for all threads. ``"adopted"``: another thread renewed after this
         request was sent, so it is only retried with that login; ``"renewed"``: this call
         logged in again; None: no retry (the scheme cannot renew, or ``again``: this request's
-        own fresh login was refused too)."""
+        own fresh login was refused too).
+        """
         with self._renew_lock:
             if self._auth_epoch != epoch:
                 return "adopted"
@@ -279,23 +308,32 @@ class ApiClient:
         kind = response.headers.get("Content-Type", "")
         if "json" not in kind and response.content[:1] not in (b"{", b"["):
             page = html_summary(response.text[:20000])
-            msg = (f"{what} answered {response.status_code} with {kind or 'no content type'} "
-                   f"({len(response.content)} bytes{', ' + page if page else ''}), not JSON: check the "
-                   "URL, or whether a proxy or login page is in the way")
+            msg = (
+                f"{what} answered {response.status_code} with {kind or 'no content type'} "
+                f"({len(response.content)} bytes{', ' + page if page else ''}), not JSON: check the "
+                "URL, or whether a proxy or login page is in the way"
+            )
             raise ApiError(msg, response.status_code)
         try:
             return orjson.loads(response.content)
         except orjson.JSONDecodeError as exc:
-            msg = (f"{what} answered {response.status_code} with a truncated or invalid JSON body "
-                   f"({len(response.content)} bytes: {exc}); run again, and if it persists check "
-                   "proxies between here and the site")
+            msg = (
+                f"{what} answered {response.status_code} with a truncated or invalid JSON body "
+                f"({len(response.content)} bytes: {exc}); run again, and if it persists check "
+                "proxies between here and the site"
+            )
             raise ApiError(msg, response.status_code) from None
 
     def _log_retry(self, details: t.Mapping[str, t.Any]) -> None:
         exc = details.get("exception")
         self.stats.retried(details.get("wait", 0), throttled=str(exc).startswith("429"))
-        LOGGER.warning("%s; retrying in %.1f s (retry %d of %d)", exc, details.get("wait", 0),
-                       details.get("tries", 0), self.settings.max_retries)
+        LOGGER.warning(
+            "%s; retrying in %.1f s (retry %d of %d)",
+            exc,
+            details.get("wait", 0),
+            details.get("tries", 0),
+            self.settings.max_retries,
+        )
 
 
 def _is_login_page(url: str) -> bool:

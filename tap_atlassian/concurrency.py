@@ -36,8 +36,9 @@ QUIET_SECONDS = 30.0  # without a 429 for this long, the lowered limit climbs ba
 class RateGate:
     """Requests in flight for one product, and the pause every one of them honours."""
 
-    def __init__(self, limit: int, quiet_seconds: float = QUIET_SECONDS,
-                 clock: t.Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, limit: int, quiet_seconds: float = QUIET_SECONDS, clock: t.Callable[[], float] = time.monotonic
+    ) -> None:
         """``limit``: the most requests in flight (``max_concurrent_requests``)."""
         self.max_limit = max(1, int(limit))
         self.limit = self.max_limit
@@ -107,8 +108,9 @@ class RateGate:
         return self._in_flight
 
 
-def ordered_map(fn: t.Callable[[T], R], items: t.Iterable[T], workers: int,
-                window: int | None = None) -> t.Iterator[R]:
+def ordered_map(
+    fn: t.Callable[[T], R], items: t.Iterable[T], workers: int, window: int | None = None
+) -> t.Iterator[R]:
     """``fn(item)`` for each item on up to ``workers`` threads, yielded in input order.
 
     At most ``window`` (default ``2 * workers``; a smaller window also means fewer workers)

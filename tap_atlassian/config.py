@@ -55,77 +55,150 @@ def _strings(name: str, description: str, **kw: t.Any) -> th.Property:
 
 CONFIG_SCHEMA = th.PropertiesList(
     # Where the data is
-    _s("url", "Site URL: https://SITE.atlassian.net (Cloud) or the Jira base URL (Server/DC).",
-       required=True),
+    _s(
+        "url", "Site URL: https://SITE.atlassian.net (Cloud) or the Jira base URL (Server/DC).", required=True
+    ),
     _s("confluence_url", "Confluence base URL when it differs (default: Cloud {url}/wiki, Server url)."),
     _s("jira_url", "Jira / Jira Service Management base URL when it differs (default: url)."),
-    _s("deployment", "auto (detect), cloud, or server (covers Data Center).", default="auto",
-       allowed_values=list(DEPLOYMENTS)),
-    th.Property("products", th.ArrayType(th.StringType(allowed_values=[*PRODUCTS, *PRODUCT_ALIASES])),
-                description="Products to extract: confluence, jira_service_desk (alias jira) (default both)."),
+    _s(
+        "deployment",
+        "auto (detect), cloud, or server (covers Data Center).",
+        default="auto",
+        allowed_values=list(DEPLOYMENTS),
+    ),
+    th.Property(
+        "products",
+        th.ArrayType(th.StringType(allowed_values=[*PRODUCTS, *PRODUCT_ALIASES])),
+        description="Products to extract: confluence, jira_service_desk (alias jira) (default both).",
+    ),
     th.Property("start_date", th.DateTimeType, description="Lower bound of the first incremental sync."),
     _strings("space_keys", "Only these Confluence spaces (default all)."),
     _strings("project_keys", "Only these Jira / service desk projects (default all)."),
-    th.Property("search_lag_minutes", th.IntegerType, default=5,
-                description="The upper end of incremental queries stays this many minutes in the past."),
-    th.Property("include_custom_fields", th.BooleanType, default=False,
-                description="Add every Jira custom field, typed, under `fields` of jira_issues."),
-    th.Property("custom_field_names", th.BooleanType, default=False,
-                description="With include_custom_fields: custom fields under a column-safe name made "
-                "from the field's name (story_point_estimate) instead of their id; jira_fields keeps "
-                "the mapping."),
-    _s("ca_bundle", "PEM file of the certificate authorities to trust for every request (Server/DC "
-       "behind an internal CA); default: the system's trust store. Verification is never turned off."),
-    th.Property("max_concurrent_requests", th.IntegerType, default=8,
-                description="Requests in flight at once per product (Jira, Confluence), shared by every "
-                "stream of the run; 1 reads sequentially. Output and STATE are the same at any value."),
-    th.Property("delete_sweep_hours", th.NumberType, default=24,
-                description="How often the issue-id sweep that reports deleted issues runs; 0: never."),
-    th.Property("lookback_minutes", th.IntegerType, default=720,
-                description="How far before the bookmark each incremental run looks again for records "
-                "indexed late (only records not emitted at that version before are emitted)."),
+    th.Property(
+        "search_lag_minutes",
+        th.IntegerType,
+        default=5,
+        description="The upper end of incremental queries stays this many minutes in the past.",
+    ),
+    th.Property(
+        "include_custom_fields",
+        th.BooleanType,
+        default=False,
+        description="Add every Jira custom field, typed, under `fields` of jira_issues.",
+    ),
+    th.Property(
+        "custom_field_names",
+        th.BooleanType,
+        default=False,
+        description="With include_custom_fields: custom fields under a column-safe name made "
+        "from the field's name (story_point_estimate) instead of their id; jira_fields keeps "
+        "the mapping.",
+    ),
+    _s(
+        "ca_bundle",
+        "PEM file of the certificate authorities to trust for every request (Server/DC "
+        "behind an internal CA); default: the system's trust store. Verification is never turned off.",
+    ),
+    th.Property(
+        "max_concurrent_requests",
+        th.IntegerType,
+        default=8,
+        description="Requests in flight at once per product (Jira, Confluence), shared by every "
+        "stream of the run; 1 reads sequentially. Output and STATE are the same at any value.",
+    ),
+    th.Property(
+        "delete_sweep_hours",
+        th.NumberType,
+        default=24,
+        description="How often the issue-id sweep that reports deleted issues runs; 0: never.",
+    ),
+    th.Property(
+        "lookback_minutes",
+        th.IntegerType,
+        default=720,
+        description="How far before the bookmark each incremental run looks again for records "
+        "indexed late (only records not emitted at that version before are emitted).",
+    ),
     # Added settings (beyond the seeds)
-    th.Property("page_size", th.IntegerType, default=100,
-                description="Records requested per page (capped per endpoint by Atlassian's maximum)."),
-    th.Property("max_retries", th.IntegerType, default=5,
-                description="Retries of a request after 429, 5xx, timeouts and connection resets."),
-    th.Property("retry_initial_wait_seconds", th.NumberType, default=1,
-                description="First wait of the exponential back-off (no Retry-After given)."),
-    th.Property("retry_max_wait_seconds", th.NumberType, default=60,
-                description="Longest wait between two retries (also caps Retry-After)."),
-    th.Property("request_timeout", th.NumberType, default=60,
-                description="Seconds to wait for a server's answer before retrying (connecting: at most "
-                "30). With the default retries a request that never answers fails after about 7 minutes."),
-    th.Property("progress_seconds", th.NumberType, default=30,
-                description="Seconds between two progress lines of a stream (records so far, rate, and "
-                "percent and ETA where the API gives a total); each stream also ends with one summary line."),
+    th.Property(
+        "page_size",
+        th.IntegerType,
+        default=100,
+        description="Records requested per page (capped per endpoint by Atlassian's maximum).",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType,
+        default=5,
+        description="Retries of a request after 429, 5xx, timeouts and connection resets.",
+    ),
+    th.Property(
+        "retry_initial_wait_seconds",
+        th.NumberType,
+        default=1,
+        description="First wait of the exponential back-off (no Retry-After given).",
+    ),
+    th.Property(
+        "retry_max_wait_seconds",
+        th.NumberType,
+        default=60,
+        description="Longest wait between two retries (also caps Retry-After).",
+    ),
+    th.Property(
+        "request_timeout",
+        th.NumberType,
+        default=60,
+        description="Seconds to wait for a server's answer before retrying (connecting: at most "
+        "30). With the default retries a request that never answers fails after about 7 minutes.",
+    ),
+    th.Property(
+        "progress_seconds",
+        th.NumberType,
+        default=30,
+        description="Seconds between two progress lines of a stream (records so far, rate, and "
+        "percent and ETA where the API gives a total); each stream also ends with one summary line.",
+    ),
     # How it logs in
-    _s("auth_scheme", "basic, oauth, crowd, okta or pat.", required=True,
-       allowed_values=list(AUTH_SCHEMES)),
+    _s("auth_scheme", "basic, oauth, crowd, okta or pat.", required=True, allowed_values=list(AUTH_SCHEMES)),
     _s("user", "Basic, Crowd, Okta user (Cloud: the account e-mail)."),
     _secret("password", "Server/DC password (Basic), Crowd or Okta password."),
     _secret("api_token", "Cloud Basic: the Atlassian API token."),
     _secret("personal_access_token", "Data Center personal access token (pat scheme)."),
-    _s("oauth_version", "OAuth version: 2.0 (Cloud 3LO) or 1.0 (Server/DC application links).",
-       default="2.0", allowed_values=["2.0", "1.0"]),
+    _s(
+        "oauth_version",
+        "OAuth version: 2.0 (Cloud 3LO) or 1.0 (Server/DC application links).",
+        default="2.0",
+        allowed_values=["2.0", "1.0"],
+    ),
     _s("oauth_client_id", "OAuth 2.0 client id; OAuth 1.0 consumer key."),
     _secret("oauth_client_secret", "OAuth 2.0 client secret."),
     _s("callback_url", "Redirect URI registered with the app.", default="http://localhost:33333"),
     _s("scope", "Space-separated OAuth 2.0 scopes (default: a read-only set with offline_access)."),
-    _s("initiate_oauth", "OFF, GETANDREFRESH or REFRESH.", default="REFRESH",
-       allowed_values=["OFF", "GETANDREFRESH", "REFRESH"]),
+    _s(
+        "initiate_oauth",
+        "OFF, GETANDREFRESH or REFRESH.",
+        default="REFRESH",
+        allowed_values=["OFF", "GETANDREFRESH", "REFRESH"],
+    ),
     _secret("oauth_verifier", "The code from the authorization redirect."),
     _secret("oauth_access_token", "Access token for initiate_oauth=OFF."),
     _secret("oauth_refresh_token", "Refresh token seed for REFRESH when no settings file exists."),
     _s("oauth_settings_location", "Path of the encrypted login-state file."),
     _secret("oauth_settings_passphrase", "Key material for the login-state file."),
     _secret("oauth_jwt_cert", "OAuth 1.0 private key: a path or the PEM text."),
-    _s("oauth_jwt_cert_type", "PEMKEY_FILE or PEMKEY_BLOB.", default="PEMKEY_FILE",
-       allowed_values=["PEMKEY_FILE", "PEMKEY_BLOB"]),
+    _s(
+        "oauth_jwt_cert_type",
+        "PEMKEY_FILE or PEMKEY_BLOB.",
+        default="PEMKEY_FILE",
+        allowed_values=["PEMKEY_FILE", "PEMKEY_BLOB"],
+    ),
     _secret("oauth_jwt_cert_password", "Passphrase of an encrypted private key."),
     _s("cloud_id", "OAuth 2.0 Cloud site id (found from accessible-resources when empty)."),
-    _s("oauth_authorization_url", "OAuth 2.0 authorization URL.",
-       default="https://auth.atlassian.com/authorize"),
+    _s(
+        "oauth_authorization_url",
+        "OAuth 2.0 authorization URL.",
+        default="https://auth.atlassian.com/authorize",
+    ),
     _s("oauth_token_url", "OAuth 2.0 token URL.", default="https://auth.atlassian.com/oauth/token"),
     _s("oauth_api_url", "Atlassian API gateway URL.", default="https://api.atlassian.com"),
     _s("sso_login_url", "Crowd IdP SSO URL or Okta app embed link."),
@@ -143,24 +216,35 @@ CONFIG_SCHEMA = th.PropertiesList(
     ),
 ).to_dict()
 
-SECRET_SETTINGS = tuple(
-    name for name, prop in CONFIG_SCHEMA["properties"].items() if prop.get("writeOnly")
-)
+SECRET_SETTINGS = tuple(name for name, prop in CONFIG_SCHEMA["properties"].items() if prop.get("writeOnly"))
 URL_SETTINGS = (
-    "url", "confluence_url", "jira_url", "callback_url", "oauth_authorization_url",
-    "oauth_token_url", "oauth_api_url", "sso_login_url", "sso_exchange_url",
-    "confluence_sso_login_url", "confluence_sso_exchange_url",
+    "url",
+    "confluence_url",
+    "jira_url",
+    "callback_url",
+    "oauth_authorization_url",
+    "oauth_token_url",
+    "oauth_api_url",
+    "sso_login_url",
+    "sso_exchange_url",
+    "confluence_sso_login_url",
+    "confluence_sso_exchange_url",
 )
 _SSO_KEYS = {
-    "apitoken": "api_token", "mfatype": "mfa_type", "mfapasscode": "mfa_passcode",
-    "mfarememberdevice": "mfa_remember_device", "mfapollseconds": "mfa_poll_seconds",
-    "mfatimeoutseconds": "mfa_timeout_seconds", "remoteaddress": "remote_address",
+    "apitoken": "api_token",
+    "mfatype": "mfa_type",
+    "mfapasscode": "mfa_passcode",
+    "mfarememberdevice": "mfa_remember_device",
+    "mfapollseconds": "mfa_poll_seconds",
+    "mfatimeoutseconds": "mfa_timeout_seconds",
+    "remoteaddress": "remote_address",
 }
 
 
 def parse_sso_properties(value: t.Any) -> dict[str, t.Any]:
     """Normalise ``sso_properties`` (object or ``Key=value;...`` string, keys case-insensitive,
-    ``_`` optional) to the keys the schemes read (``mfa_type``, ``remote_address``, ...)."""
+    ``_`` optional) to the keys the schemes read (``mfa_type``, ``remote_address``, ...).
+    """
     if not value:
         return {}
     if isinstance(value, str):
@@ -268,8 +352,13 @@ class Settings:
         for name in URL_SETTINGS:
             if name in values:
                 values[name] = _check_url(name, values[name])
-        for name in ("retry_initial_wait_seconds", "retry_max_wait_seconds", "request_timeout",
-                     "delete_sweep_hours", "progress_seconds"):
+        for name in (
+            "retry_initial_wait_seconds",
+            "retry_max_wait_seconds",
+            "request_timeout",
+            "delete_sweep_hours",
+            "progress_seconds",
+        ):
             if name in values:
                 values[name] = float(values[name])
         for name in ("products", "space_keys", "project_keys"):
@@ -292,10 +381,16 @@ class Settings:
     def check_numbers(self) -> None:
         """Reject settings outside their sensible range."""
         bounds = {
-            "search_lag_minutes": (0, 24 * 60), "page_size": (1, 1000), "max_retries": (0, 50),
-            "retry_initial_wait_seconds": (0, 600), "retry_max_wait_seconds": (0, 3600), "request_timeout": (1, 3600),
-            "max_concurrent_requests": (1, 64), "delete_sweep_hours": (0, 24 * 365),
-            "lookback_minutes": (0, 7 * 24 * 60), "progress_seconds": (0.1, 24 * 3600),
+            "search_lag_minutes": (0, 24 * 60),
+            "page_size": (1, 1000),
+            "max_retries": (0, 50),
+            "retry_initial_wait_seconds": (0, 600),
+            "retry_max_wait_seconds": (0, 3600),
+            "request_timeout": (1, 3600),
+            "max_concurrent_requests": (1, 64),
+            "delete_sweep_hours": (0, 24 * 365),
+            "lookback_minutes": (0, 7 * 24 * 60),
+            "progress_seconds": (0.1, 24 * 3600),
         }
         for name, (low, high) in bounds.items():
             value = getattr(self, name)
@@ -360,8 +455,12 @@ def _check_url(name: str, value: str) -> str:
 
 
 _JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "integer": (int,), "number": (int, float, decimal.Decimal), "boolean": (bool,),
-    "array": (list, tuple), "object": (dict,),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float, decimal.Decimal),
+    "boolean": (bool,),
+    "array": (list, tuple),
+    "object": (dict,),
 }
 
 
@@ -381,7 +480,8 @@ def _type_ok(value: t.Any, schema: dict) -> bool:
 
 def numbers_from_text(config: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
     """``number`` settings given as text (``TAP_ATLASSIAN_REQUEST_TIMEOUT=60``: the SDK's
-    environment parser converts integers and booleans but leaves numbers as strings)."""
+    environment parser converts integers and booleans but leaves numbers as strings).
+    """
     out = dict(config)
     for name, schema in CONFIG_SCHEMA["properties"].items():
         value = out.get(name)

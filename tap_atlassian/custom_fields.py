@@ -50,16 +50,39 @@ def json_type(meta: t.Mapping[str, t.Any] | None) -> dict[str, t.Any]:
         return {"type": ["array", "null"], "items": item}
     if kind in SCALARS:
         return dict(SCALARS[kind])
-    if kind in {"option", "user", "project", "version", "group", "priority", "issuetype", "status",
-                "resolution", "component", "securitylevel", "votes", "watches", "progress",
-                "timetracking", "option-with-child", "sd-customerrequesttype", "sd-servicelevelagreement",
-                "sd-approvals", "sd-feedback", "issuelinks", "comments-page", "attachment", "issuelink"}:
+    if kind in {
+        "option",
+        "user",
+        "project",
+        "version",
+        "group",
+        "priority",
+        "issuetype",
+        "status",
+        "resolution",
+        "component",
+        "securitylevel",
+        "votes",
+        "watches",
+        "progress",
+        "timetracking",
+        "option-with-child",
+        "sd-customerrequesttype",
+        "sd-servicelevelagreement",
+        "sd-approvals",
+        "sd-feedback",
+        "issuelinks",
+        "comments-page",
+        "attachment",
+        "issuelink",
+    }:
         return dict(OBJECT)
     return ANY
 
 
-def custom_fields(fields: t.Iterable[t.Mapping[str, t.Any]], *, names: bool = False,
-                  reserved: t.Iterable[str] = ()) -> dict[str, dict[str, t.Any]]:
+def custom_fields(
+    fields: t.Iterable[t.Mapping[str, t.Any]], *, names: bool = False, reserved: t.Iterable[str] = ()
+) -> dict[str, dict[str, t.Any]]:
     """``{property: JSON schema}`` for every custom field of a ``/field`` answer.
 
     The property is the field's id, or with ``names`` its column-safe name
@@ -92,12 +115,16 @@ def _number(field_id: str) -> tuple[int, str]:
     return (int(digits), field_id) if digits.isdigit() else (1 << 62, field_id)
 
 
-def column_names(fields: t.Iterable[t.Mapping[str, t.Any]], reserved: t.Iterable[str] = (),
-                 known: t.Mapping[str, str] | None = None) -> dict[str, str]:
+def column_names(
+    fields: t.Iterable[t.Mapping[str, t.Any]],
+    reserved: t.Iterable[str] = (),
+    known: t.Mapping[str, str] | None = None,
+) -> dict[str, str]:
     """``{custom field id: column}``, deterministic: fields in id order, the first with a name
     keeps it, each later one (and any that would take a ``reserved`` name: the system fields)
     gets ``_<id number>`` (``severity``, ``severity_10050``). ``known`` (the columns of the
-    last discovery) are kept as they are."""
+    last discovery) are kept as they are.
+    """
     known = dict(known or {})
     taken = {r.lower() for r in reserved} | set(known.values())
     out: dict[str, str] = {}
@@ -119,7 +146,8 @@ def column_names(fields: t.Iterable[t.Mapping[str, t.Any]], reserved: t.Iterable
 
 def columns_in_schema(schema: t.Mapping[str, t.Any]) -> dict[str, tuple[str, str]]:
     """``{field id: (column, name at discovery)}`` of the custom fields a ``jira_issues``
-    schema declares under ``fields`` (read back from their ``description``)."""
+    schema declares under ``fields`` (read back from their ``description``).
+    """
     props = ((schema.get("properties") or {}).get("fields") or {}).get("properties") or {}
     out = {}
     for column, prop in props.items():
@@ -142,17 +170,21 @@ def warn_renamed(schema: t.Mapping[str, t.Any], fields: t.Iterable[t.Mapping[str
         fid = str(f.get("id"))
         if fid in declared and f.get("name") and f["name"] != declared[fid][1]:
             column, old = declared[fid]
-            lines.append(f"custom field {fid} was renamed on the site from '{old}' to '{f['name']}'; "
-                         f"its column stays '{column}' until the next discovery")
+            lines.append(
+                f"custom field {fid} was renamed on the site from '{old}' to '{f['name']}'; "
+                f"its column stays '{column}' until the next discovery"
+            )
     for line in lines:
         LOGGER.warning("%s", line)
     return lines
 
 
-def with_columns(fields: list[dict[str, t.Any]], issues_schema: t.Mapping[str, t.Any] | None,
-                 *, names: bool) -> list[dict[str, t.Any]]:
+def with_columns(
+    fields: list[dict[str, t.Any]], issues_schema: t.Mapping[str, t.Any] | None, *, names: bool
+) -> list[dict[str, t.Any]]:
     """``jira_fields`` records with ``column``: where each field's values are under
-    ``jira_issues.fields`` (its id, or with ``names`` the name given at discovery)."""
+    ``jira_issues.fields`` (its id, or with ``names`` the name given at discovery).
+    """
     columns: dict[str, str] = {}
     if names:
         known = {fid: col for fid, (col, _) in columns_in_schema(issues_schema or {}).items()}

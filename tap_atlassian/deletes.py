@@ -62,8 +62,14 @@ class IssueSweep:
     keys the stream reads (None: every project), used to tell a moved issue from a deleted one.
     """
 
-    def __init__(self, stream: AtlassianStream, state: dict, clauses: list[str],
-                 projects: t.Iterable[str] | None, window: Window) -> None:
+    def __init__(
+        self,
+        stream: AtlassianStream,
+        state: dict,
+        clauses: list[str],
+        projects: t.Iterable[str] | None,
+        window: Window,
+    ) -> None:
         """Read the live set from the state; nothing is requested."""
         self.stream, self.state, self.clauses, self.window = stream, state, clauses, window
         self.projects = None if projects is None else {p.upper() for p in projects}
@@ -74,7 +80,8 @@ class IssueSweep:
 
     def add(self, ident: t.Any) -> None:  # noqa: ANN401
         """An issue emitted live by this run; every page of them, an incremental run writes
-        the live set to the state, so a killed run's new ids are not lost."""
+        the live set to the state, so a killed run's new ids are not lost.
+        """
         number = as_int(ident)
         if self.hours > 0 and number is not None:
             self.emitted.add(number)
@@ -83,7 +90,8 @@ class IssueSweep:
 
     def checkpoint(self) -> None:
         """The live set so far into the state (incremental runs with a live set only: a first
-        run's growing set is written at its end, and a killed first run is swept next)."""
+        run's growing set is written at its end, and a killed first run is swept next).
+        """
         if not self.full_read and LIVE_KEY in self.state:
             self.state[LIVE_KEY] = self.live.union(self.emitted).encode()
 
@@ -109,8 +117,13 @@ class IssueSweep:
             missing = [i for i in self.live.difference(swept) if i not in self.emitted] if had_live else []
             kept, moved = self.verify(missing)
             gone = [i for i in missing if i not in kept and i not in moved]
-            LOGGER.info("%s: delete sweep listed %d ids; %d known live ids are gone, %d deleted",
-                        self.stream.name, len(swept), len(missing), len(gone))
+            LOGGER.info(
+                "%s: delete sweep listed %d ids; %d known live ids are gone, %d deleted",
+                self.stream.name,
+                len(swept),
+                len(missing),
+                len(gone),
+            )
             for number in gone:
                 yield from self.stream.deleted_issue(str(number))  # type: ignore[attr-defined]
             self.live = swept.union(kept)
@@ -138,7 +151,8 @@ class IssueSweep:
     def verify(self, missing: list[int]) -> tuple[set[int], set[int]]:
         """Of the ids the sweep did not list: those still readable in this stream's projects
         (kept live), and those readable in another project (moved out of the shard: neither
-        kept nor reported deleted)."""
+        kept nor reported deleted).
+        """
         kept: set[int] = set()
         moved: set[int] = set()
         if not missing:
@@ -151,11 +165,20 @@ class IssueSweep:
             if self.projects is None or project in self.projects:
                 kept.add(number)
             elif self.stream.gone_when_moved_to(project):  # type: ignore[attr-defined]
-                LOGGER.info("%s: issue %s moved to project %s, where it is no %s any more: tombstone",
-                            self.stream.name, issue.get("key") or number, project, self.stream.name)
+                LOGGER.info(
+                    "%s: issue %s moved to project %s, where it is no %s any more: tombstone",
+                    self.stream.name,
+                    issue.get("key") or number,
+                    project,
+                    self.stream.name,
+                )
             else:
-                LOGGER.info("%s: issue %s moved to project %s, outside this run's projects: no tombstone",
-                            self.stream.name, issue.get("key") or number, project)
+                LOGGER.info(
+                    "%s: issue %s moved to project %s, outside this run's projects: no tombstone",
+                    self.stream.name,
+                    issue.get("key") or number,
+                    project,
+                )
                 moved.add(number)
         return kept, moved
 

@@ -52,7 +52,8 @@ def server_message(response: requests.Response) -> str:
     Atlassian's own words from an error body: Jira's ``errorMessages`` / ``errors`` object,
     Confluence v2's ``errors`` list of ``{status, code, title, detail}``
     (https://developer.atlassian.com/cloud/confluence/rest/v2/intro/#about), ``message``;
-    Cloud's plain-text answer to a refused API token; an HTML page's title."""
+    Cloud's plain-text answer to a refused API token; an HTML page's title.
+    """
     try:
         body = orjson.loads(response.content)
     except orjson.JSONDecodeError:
@@ -75,7 +76,9 @@ def server_message(response: requests.Response) -> str:
         parts += [_v2_error(e) for e in errors if isinstance(e, dict) and _v2_error(e)]
     if not parts:
         text = next((body[k] for k in _TEXT_KEYS if isinstance(body.get(k), str) and body[k]), "")
-        code = next((body[k] for k in _CODE_KEYS if isinstance(body.get(k), str) and _CODE.match(body[k])), "")
+        code = next(
+            (body[k] for k in _CODE_KEYS if isinstance(body.get(k), str) and _CODE.match(body[k])), ""
+        )
         parts = [f"{code}: {text}" if code and text and code != text else code or text]
     return clip("; ".join(p for p in map(str, parts) if p), 300) or response.reason or ""
 
@@ -92,9 +95,11 @@ _CODE = re.compile(r"^(E\d{7}|[a-z]+(?:_[a-z]+)+|[A-Z]+(?:_[A-Z]+)+)$")
 # Atlassian Cloud's plain-text 401 for a Basic login whose API token it does not accept
 # (https://developer.atlassian.com/cloud/jira/platform/deprecation-notice-basic-auth/).
 BASIC_DEPRECATED = "Basic authentication with passwords is deprecated"
-TOKEN_REFUSED = ("Atlassian refused the API token (wrong, revoked, or a password given instead of "
-                 "an API token: create one at https://id.atlassian.com/manage-profile/security/api-tokens "
-                 "and set api_token with the account's e-mail as user)")
+TOKEN_REFUSED = (
+    "Atlassian refused the API token (wrong, revoked, or a password given instead of "
+    "an API token: create one at https://id.atlassian.com/manage-profile/security/api-tokens "
+    "and set api_token with the account's e-mail as user)"
+)
 
 
 def _v2_error(error: t.Mapping[str, t.Any]) -> str:
@@ -105,12 +110,13 @@ def _v2_error(error: t.Mapping[str, t.Any]) -> str:
 
 def html_summary(text: str) -> str:
     """An HTML page in a few words: its ``<title>`` (a login page: "Log in - Jira"), else its
-    text, cut at a word boundary; plain text is only tidied and clipped."""
+    text, cut at a word boundary; plain text is only tidied and clipped.
+    """
     match = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
     if match:
         title = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", match.group(1))).split())
         if title:
-            return clip(f"an HTML page titled \"{title}\"", 200)
+            return clip(f'an HTML page titled "{title}"', 200)
     plain = " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split())
     return clip(plain, 200)
 
@@ -119,16 +125,17 @@ def clip(text: str, limit: int) -> str:
     """``text`` within ``limit`` characters, cut at a word boundary with an ellipsis."""
     if len(text) <= limit:
         return text
-    cut = text[:limit - 1]
+    cut = text[: limit - 1]
     if " " in cut:
-        cut = cut[:cut.rindex(" ")]
+        cut = cut[: cut.rindex(" ")]
     return cut.rstrip(" ,;:-") + "…"
 
 
 def retry_after_seconds(headers: t.Mapping[str, str]) -> float | None:
     """``Retry-After`` (seconds or HTTP date), else Okta's ``X-Rate-Limit-Reset`` (UTC epoch
     seconds; https://developer.okta.com/docs/reference/rl-best-practices/: wait past that
-    second), else Atlassian's ``X-RateLimit-Reset`` (ISO 8601)."""
+    second), else Atlassian's ``X-RateLimit-Reset`` (ISO 8601).
+    """
     value = headers.get("Retry-After")
     if value:
         try:

@@ -106,18 +106,27 @@ def read_issues(client: ApiClient, ids: list[str], fields: str) -> t.Iterator[di
     ``fields`` is Jira's list (``*all``, ``updated``, ``project``); requests go through
     ``client.map`` (concurrent when ``max_concurrent_requests`` allows).
     """
-    batches = [ids[i:i + BULK] for i in range(0, len(ids), BULK)]
+    batches = [ids[i : i + BULK] for i in range(0, len(ids), BULK)]
 
     def cloud(batch: list[str]) -> list[dict]:
-        body, _ = client.post("/rest/api/3/issue/bulkfetch",
-                              {"issueIdsOrKeys": batch, "fields": fields.split(",")})
+        body, _ = client.post(
+            "/rest/api/3/issue/bulkfetch", {"issueIdsOrKeys": batch, "fields": fields.split(",")}
+        )
         return body.get("issues") or []
 
     def server(batch: list[str]) -> list[dict]:
         jql = f"id in ({', '.join(batch)}) ORDER BY id ASC"
         try:
-            body, _ = client.get("/rest/api/2/search", {"jql": jql, "fields": fields, "maxResults": len(batch),
-                                                        "startAt": 0, "validateQuery": "false"})
+            body, _ = client.get(
+                "/rest/api/2/search",
+                {
+                    "jql": jql,
+                    "fields": fields,
+                    "maxResults": len(batch),
+                    "startAt": 0,
+                    "validateQuery": "false",
+                },
+            )
         except ApiError as exc:
             if exc.status != 400:
                 raise
@@ -136,8 +145,8 @@ def read_issues(client: ApiClient, ids: list[str], fields: str) -> t.Iterator[di
         yield from issues
 
 
-def late_pairs(search: t.Iterable[tuple[dict, dt.datetime | None]],
-               lookback: Lookback) -> list[tuple[dict, dt.datetime | None]]:
+def late_pairs(
+    search: t.Iterable[tuple[dict, dt.datetime | None]], lookback: Lookback
+) -> list[tuple[dict, dt.datetime | None]]:
     """The ``(issue, updated)`` pairs of a look-back search not emitted at that version."""
     return [(issue, updated) for issue, updated in search if lookback.is_new(issue.get("id"), updated)]
-

@@ -38,10 +38,17 @@ class Session(requests.Session):
         if ca_bundle:
             self.verify = ca_bundle
 
-    def merge_environment_settings(self, url: str | bytes | None, proxies: t.Any, stream: t.Any,  # noqa: ANN401
-                                   verify: t.Any, cert: t.Any) -> dict[str, t.Any]:  # noqa: ANN401
-        """requests' merge (proxies, ``REQUESTS_CA_BUNDLE``), then ``ca_bundle`` wins, and
-        ``SSL_CERT_FILE`` stands in for the default store when nothing else was given."""
+    def merge_environment_settings(
+        self,
+        url: str | bytes | None,
+        proxies: t.Any,
+        stream: t.Any,  # noqa: ANN401
+        verify: t.Any,
+        cert: t.Any,
+    ) -> dict[str, t.Any]:
+        """Requests' merge (proxies, ``REQUESTS_CA_BUNDLE``), then ``ca_bundle`` wins, and
+        ``SSL_CERT_FILE`` stands in for the default store when nothing else was given.
+        """
         merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
         if self.ca_bundle:
             merged["verify"] = self.ca_bundle
@@ -55,9 +62,10 @@ def new_session(settings: Settings | None) -> Session:
     return Session(settings.ca_bundle if settings is not None else None)
 
 
-def send(session: requests.Session, prepared: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:  # noqa: ANN401
+def send(session: requests.Session, prepared: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
     """``session.send`` with the environment merged in (proxies, CA bundle), as
-    ``session.request`` would do; ``kwargs`` (timeout, allow_redirects) pass through."""
+    ``session.request`` would do; ``kwargs`` (timeout, allow_redirects) pass through.
+    """
     env = session.merge_environment_settings(prepared.url, {}, None, None, None)
     return session.send(prepared, **{**env, **kwargs})
 
@@ -73,21 +81,30 @@ def network_failure(exc: BaseException, url: str | None) -> tuple[str, bool]:
     host = host_of(url)
     if isinstance(exc, requests.exceptions.SSLError):
         reason = _ssl_reason(exc)
-        return (f"the TLS certificate of {host} could not be verified ({reason}); if the site uses "
-                "an internal certificate authority, set ca_bundle to a PEM file of it "
-                "(verification is never turned off)"), False
+        return (
+            f"the TLS certificate of {host} could not be verified ({reason}); if the site uses "
+            "an internal certificate authority, set ca_bundle to a PEM file of it "
+            "(verification is never turned off)"
+        ), False
     if isinstance(exc, requests.exceptions.ProxyError):
-        return f"the proxy refused or failed the connection to {host} ({_root_text(exc)}): check HTTPS_PROXY / NO_PROXY", True
+        return (
+            f"the proxy refused or failed the connection to {host} ({_root_text(exc)}): check HTTPS_PROXY / NO_PROXY",
+            True,
+        )
     if isinstance(exc, requests.Timeout):
-        kind = "connecting" if isinstance(exc, requests.exceptions.ConnectTimeout) else "waiting for an answer"
+        kind = (
+            "connecting" if isinstance(exc, requests.exceptions.ConnectTimeout) else "waiting for an answer"
+        )
         return f"{host} timed out while {kind}", True
     if isinstance(exc, requests.exceptions.ChunkedEncodingError):
         return f"{host} closed the connection before the whole answer arrived (truncated body)", True
     root = _root(exc)
     if isinstance(root, socket.gaierror):
         permanent = root.errno in (socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME))
-        return (f"could not reach {host}: its name does not resolve (DNS: {root.strerror or root}); "
-                "check the URL settings and the network"), not permanent
+        return (
+            f"could not reach {host}: its name does not resolve (DNS: {root.strerror or root}); "
+            "check the URL settings and the network"
+        ), not permanent
     if isinstance(root, ConnectionRefusedError):
         return f"could not reach {host}: connection refused (is the site up, and the URL's port right?)", True
     if isinstance(root, (ConnectionResetError, ConnectionAbortedError)):

@@ -157,7 +157,8 @@ class StartAtPaginator(Paginator):
 
 class PageBeanPaginator(StartAtPaginator):
     """Jira ``PageBean*`` (Cloud REST v3, the agile API, changelogs): ``startAt``/``maxResults``/
-    ``total``/``isLast``, records under ``values``; subclasses set the endpoint's cap."""
+    ``total``/``isLast``, records under ``values``; subclasses set the endpoint's cap.
+    """
 
     records_key = "values"
 
@@ -188,8 +189,9 @@ class IsLastPagePaginator(Paginator):
 Fetch = t.Callable[[t.Any, int], tuple[list[dict], bool]]
 
 
-def keyset_pages(fetch: Fetch, time_of: t.Callable[[dict], t.Any], lower: t.Any,
-                 *, keyset: bool) -> t.Iterator[list[dict]]:
+def keyset_pages(
+    fetch: Fetch, time_of: t.Callable[[dict], t.Any], lower: t.Any, *, keyset: bool
+) -> t.Iterator[list[dict]]:
     """Offset-paged searches ordered by time, asked page after page by keyset.
 
     Server/DC searches (Jira ``startAt``, Confluence CQL ``start``) shift their offsets when

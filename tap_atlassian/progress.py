@@ -113,11 +113,20 @@ class Progress:
         now = self._stats.snapshot() if self._stats else (0, 0, 0, 0.0)
         requests, retries, throttled, waited = (a - b for a, b in zip(now, self._base))
         rate = f" ({self.records / elapsed:,.0f}/s)" if elapsed >= 1 else ""
-        LOGGER.info("%s: done: %s records in %s%s; %s %s, %s %s, %s 429%s (%.1f s waited)",
-                    self.name, f"{self.records:,}", duration(elapsed), rate,
-                    f"{requests:,}", "request" if requests == 1 else "requests",
-                    retries, "retry" if retries == 1 else "retries", throttled, "" if throttled == 1 else "s",
-                    waited)
+        LOGGER.info(
+            "%s: done: %s records in %s%s; %s %s, %s %s, %s 429%s (%.1f s waited)",
+            self.name,
+            f"{self.records:,}",
+            duration(elapsed),
+            rate,
+            f"{requests:,}",
+            "request" if requests == 1 else "requests",
+            retries,
+            "retry" if retries == 1 else "retries",
+            throttled,
+            "" if throttled == 1 else "s",
+            waited,
+        )
         self.started = None
 
 

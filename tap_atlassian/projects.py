@@ -27,7 +27,8 @@ CLOUD_KEYS_PER_REQUEST = 50
 
 def existing_project_keys(client: ApiClient, keys: t.Sequence[str]) -> tuple[str, ...]:
     """``keys`` that name a project this login can see (cached per run); warns once naming
-    the others; raises :class:`ApiError` when none exists."""
+    the others; raises :class:`ApiError` when none exists.
+    """
     if not keys:
         return ()
     cache_key = ("project_keys", tuple(keys))
@@ -36,9 +37,10 @@ def existing_project_keys(client: ApiClient, keys: t.Sequence[str]) -> tuple[str
     found: dict[str, str] = {}  # upper-case key -> the site's spelling
     if client.site.is_cloud:
         for i in range(0, len(keys), CLOUD_KEYS_PER_REQUEST):
-            chunk = [k.upper() for k in keys[i:i + CLOUD_KEYS_PER_REQUEST]]  # Jira keys are upper case
-            body, _ = client.get("/rest/api/3/project/search",
-                                 {"keys": Repeat(chunk), "maxResults": CLOUD_KEYS_PER_REQUEST})
+            chunk = [k.upper() for k in keys[i : i + CLOUD_KEYS_PER_REQUEST]]  # Jira keys are upper case
+            body, _ = client.get(
+                "/rest/api/3/project/search", {"keys": Repeat(chunk), "maxResults": CLOUD_KEYS_PER_REQUEST}
+            )
             found.update({str(p.get("key")).upper(): str(p.get("key")) for p in body.get("values") or []})
         where = "GET /rest/api/3/project/search"
     else:
@@ -48,11 +50,17 @@ def existing_project_keys(client: ApiClient, keys: t.Sequence[str]) -> tuple[str
     known = tuple(dict.fromkeys(found[k.upper()] for k in keys if k.upper() in found))
     unknown = [k for k in keys if k.upper() not in found]
     if unknown and not known:
-        msg = (f"project_keys: none of {', '.join(keys)} is a project this login can see ({where}); "
-               "check the keys and the user's Browse projects permission")
+        msg = (
+            f"project_keys: none of {', '.join(keys)} is a project this login can see ({where}); "
+            "check the keys and the user's Browse projects permission"
+        )
         raise ApiError(msg)
     if unknown:
-        LOGGER.warning("project_keys: %s not found or not visible with these credentials (%s); "
-                       "reading %s", ", ".join(unknown), where, ", ".join(known))
+        LOGGER.warning(
+            "project_keys: %s not found or not visible with these credentials (%s); reading %s",
+            ", ".join(unknown),
+            where,
+            ", ".join(known),
+        )
     client.cache[cache_key] = known
     return known

@@ -124,7 +124,8 @@ def apply(node: dict[str, t.Any], steps: Plan) -> None:
 
 def undeclared(record: t.Mapping[str, t.Any], declared: frozenset[str]) -> list[str]:
     """Top-level keys of a record its schema does not declare (kept, but a SQL loader
-    makes columns from the schema only)."""
+    makes columns from the schema only).
+    """
     if declared.issuperset(record):
         return []
     return [k for k in record if k not in declared]

@@ -303,9 +303,7 @@ class SettingsFile:
             "kdf": kdf,
             "cipher": _CIPHER,
         }
-        key = _derive_key(
-            self._passphrase, _unb64(kdf["salt"]), int(kdf["n"]), int(kdf["r"]), int(kdf["p"])
-        )
+        key = _derive_key(self._passphrase, _unb64(kdf["salt"]), int(kdf["n"]), int(kdf["r"]), int(kdf["p"]))
         nonce = os.urandom(12)
         plaintext = json.dumps(state, sort_keys=True).encode("utf-8")
         ciphertext = AESGCM(key).encrypt(nonce, plaintext, _header_aad(header))
@@ -314,9 +312,7 @@ class SettingsFile:
         data = (json.dumps(header, indent=1) + "\n").encode("ascii")
 
         directory = self.path.parent
-        fd, tmp_name = tempfile.mkstemp(
-            dir=directory, prefix=f".{self.path.name}.", suffix=_TMP_SUFFIX
-        )
+        fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=_TMP_SUFFIX)
         try:
             # mkstemp creates the file 0600 (owner only) on POSIX; os.replace is atomic on
             # Windows too

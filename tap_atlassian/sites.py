@@ -66,8 +66,12 @@ def detect_deployment(settings: Settings, timeout: float = 15) -> str:
     url = f"{settings.jira_url or settings.url}/rest/api/2/serverInfo"
     try:
         with net.new_session(settings) as session:
-            response = session.get(url, timeout=min(timeout, settings.request_timeout),
-                                   headers={"Accept": "application/json"}, allow_redirects=False)
+            response = session.get(
+                url,
+                timeout=min(timeout, settings.request_timeout),
+                headers={"Accept": "application/json"},
+                allow_redirects=False,
+            )
         kind = response.json().get("deploymentType") if response.ok else None
     except requests.RequestException as exc:
         # no answer at all is not "a Confluence-only Server": the host is unreachable
@@ -78,8 +82,7 @@ def detect_deployment(settings: Settings, timeout: float = 15) -> str:
     except (ValueError, AttributeError):
         kind = None
     deployment = "cloud" if kind == "Cloud" else "server"
-    LOGGER.info("deployment auto: %s answered %s; using %s", url,
-                kind or "nothing usable", deployment)
+    LOGGER.info("deployment auto: %s answered %s; using %s", url, kind or "nothing usable", deployment)
     return deployment
 
 

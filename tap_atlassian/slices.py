@@ -44,8 +44,9 @@ SLACK = 1.25  # a range up to this many times the target is a slice as it is (fe
 class Slicer:
     """Plans the slices of one search (``jql_of(a, b)``: the JQL of ``[a, b)`` without order)."""
 
-    def __init__(self, client: ApiClient, jql_of: t.Callable[[dt.datetime | None, dt.datetime], str],
-                 target: int) -> None:
+    def __init__(
+        self, client: ApiClient, jql_of: t.Callable[[dt.datetime | None, dt.datetime], str], target: int
+    ) -> None:
         """``target``: issues per slice (about one page)."""
         self.client, self.jql_of, self.target = client, jql_of, max(1, target)
 
@@ -55,7 +56,8 @@ class Slicer:
 
         A slice is ``(query window, end)``: its search asks up to and including the minute
         ``end`` (a minute literal's ``<=`` reads as that minute's first instant), and keeps
-        the issues updated before ``end`` (the last slice: the window's own upper end)."""
+        the issues updated before ``end`` (the last slice: the window's own upper end).
+        """
         end = window.upper + MINUTE
         total = self.count(window.bookmark, end)
         if total <= self.target:
@@ -83,7 +85,9 @@ class Slicer:
         body, _ = self.client.get("/rest/api/2/search", {"jql": jql, "maxResults": 0, "fields": "id"})
         return int(body.get("total") or 0) if isinstance(body, dict) else 0
 
-    def _cut(self, ranges: list[tuple[dt.datetime, dt.datetime, int]]) -> list[tuple[dt.datetime, dt.datetime]]:
+    def _cut(
+        self, ranges: list[tuple[dt.datetime, dt.datetime, int]]
+    ) -> list[tuple[dt.datetime, dt.datetime]]:
         done: list[tuple[dt.datetime, dt.datetime, int]] = []
         while ranges:
             splits: list[tuple[int, list[tuple[dt.datetime, dt.datetime]]]] = []

@@ -54,7 +54,8 @@ class BufferedMsgSpecWriter(MsgSpecWriter):
 class _DropUnsortedNotice(logging.Filter):
     """The SDK's "Stream is assumed to be unsorted, progress is not resumable" WARNING, logged on
     every run for the Confluence full syncs, which read by id by design (docs/STREAMS.md: their
-    bookmark is written at the end); a warning on every normal run teaches users to ignore warnings."""
+    bookmark is written at the end); a warning on every normal run teaches users to ignore warnings.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("Stream is assumed to be unsorted")
@@ -147,8 +148,9 @@ class TapAtlassian(Tap):
                 continue
             close = difflib.get_close_matches(entry.tap_stream_id, names, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
-            self.logger.warning("catalog: %s is not a stream of tap-atlassian%s; ignored",
-                                entry.tap_stream_id, hint)
+            self.logger.warning(
+                "catalog: %s is not a stream of tap-atlassian%s; ignored", entry.tap_stream_id, hint
+            )
 
     def _discover_schema(self, cls: type[AtlassianStream]) -> dict[str, t.Any]:
         try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import typing as t
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 UTC = dt.timezone.utc
@@ -72,8 +71,13 @@ class Window:
     tz: dt.tzinfo | None
 
     @classmethod
-    def build(cls, bookmark: dt.datetime | None, lag_minutes: int, tz: dt.tzinfo | None,
-              now: dt.datetime | None = None) -> Window:
+    def build(
+        cls,
+        bookmark: dt.datetime | None,
+        lag_minutes: int,
+        tz: dt.tzinfo | None,
+        now: dt.datetime | None = None,
+    ) -> Window:
         """The window of a run starting now."""
         now = now or dt.datetime.now(UTC)
         upper = floor_minute(now - dt.timedelta(minutes=lag_minutes))
@@ -114,7 +118,8 @@ class Window:
 
     def _fold_gap(self, instant: dt.datetime, *, later: bool) -> dt.timedelta:
         """The offset change when ``instant``'s wall time also names another instant, on the
-        side asked for (``later``: the other reading is earlier), else zero."""
+        side asked for (``later``: the other reading is earlier), else zero.
+        """
         if self.tz is None:
             return dt.timedelta(0)
         local = instant.astimezone(self.tz)

@@ -17,8 +17,13 @@ if t.TYPE_CHECKING:
     from tap_atlassian.sites import Site
 
 __all__ = [
-    "SCHEMES", "AtlassianAuthenticator", "AuthError", "NotSupportedError", "SchemeAuth",
-    "build_authenticator", "scheme_class",
+    "SCHEMES",
+    "AtlassianAuthenticator",
+    "AuthError",
+    "NotSupportedError",
+    "SchemeAuth",
+    "build_authenticator",
+    "scheme_class",
 ]
 
 # (auth_scheme, oauth_version or None) -> "module:Class" below tap_atlassian.auth.

@@ -65,7 +65,8 @@ class SchemeAuth:
 
     def renew(self, session: requests.Session, response: requests.Response) -> bool | str:  # noqa: ARG002
         """After a 401 or login redirect: log in again once; True means retry the request,
-        ``"adopted"`` retry with a login another process made meanwhile (not this run's own)."""
+        ``"adopted"`` retry with a login another process made meanwhile (not this run's own).
+        """
         return False
 
     def skip_reason(self, stream_name: str) -> str | None:  # noqa: ARG002
@@ -87,12 +88,18 @@ class SchemeAuth:
 
     def status(self) -> dict[str, t.Any]:
         """What the stored login state holds; never a secret."""
-        return {"scheme": self.name, "product": self.product, "deployment": self.site.deployment,
-                "stored_state": False}
+        return {
+            "scheme": self.name,
+            "product": self.product,
+            "deployment": self.site.deployment,
+            "stored_state": False,
+        }
 
     def _unsupported(self, command: str) -> str:
-        return (f"auth_scheme {self.settings.auth_scheme}: `tap-atlassian-auth {command}` is not "
-                f"needed for this scheme ({self.name} sends its credentials with each request)")
+        return (
+            f"auth_scheme {self.settings.auth_scheme}: `tap-atlassian-auth {command}` is not "
+            f"needed for this scheme ({self.name} sends its credentials with each request)"
+        )
 
 
 class AtlassianAuthenticator(AuthBase):

@@ -70,7 +70,7 @@ class _Catch(http.server.BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002
         """Silent: the query string carries the authorization code."""
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         srv = self.server
         parts = urlsplit(self.path)
         if parts.path.rstrip("/") != srv.path.rstrip("/") or srv.result is not None:
@@ -92,8 +92,9 @@ class _Catch(http.server.BaseHTTPRequestHandler):
             self._answer(200, "Login not completed", "The authorization was not granted.")
         else:
             srv.result = params
-            self._answer(200, "tap-atlassian is authorized",
-                         "You can close this window and return to the terminal.")
+            self._answer(
+                200, "tap-atlassian is authorized", "You can close this window and return to the terminal."
+            )
         srv.done.set()
 
     def _answer(self, status: int, title: str, text: str) -> None:
@@ -149,14 +150,19 @@ def receive_redirect(
         )
         raise BrowserLoginError(msg) from None
     thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True,
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        daemon=True,
         name="tap-atlassian-login-listener",
     )
     thread.start()
     try:
         LOGGER.info(
             "Opening the browser to authorize tap-atlassian (waiting up to %.0f s for the "
-            "redirect to %s). If no browser opens, visit: %s", timeout, callback_url, url,
+            "redirect to %s). If no browser opens, visit: %s",
+            timeout,
+            callback_url,
+            url,
         )
         opened = False
         with contextlib.suppress(webbrowser.Error, OSError):

@@ -38,36 +38,60 @@ def crowd_base(login_url: str) -> str:
     """Crowd's base URL: ``sso_login_url`` up to (not including) ``/console/``."""
     base, sep, _ = login_url.partition("/console/")
     if not sep:
-        msg = ("sso_login_url: a Crowd SSO URL looks like "
-               "https://HOST/crowd/console/secure/saml/sso.action")
+        msg = "sso_login_url: a Crowd SSO URL looks like https://HOST/crowd/console/secure/saml/sso.action"
         raise ConfigError(msg)
     return base
 
 
-def crowd_flow(*, user: str, password: str, login_url: str, exchange_url: str,
-               app_name: str, app_password: str, remote_address: str = "127.0.0.1") -> Flow:
+def crowd_flow(
+    *,
+    user: str,
+    password: str,
+    login_url: str,
+    exchange_url: str,
+    app_name: str,
+    app_password: str,
+    remote_address: str = "127.0.0.1",
+) -> Flow:
     """The Crowd login as a flow; returns the assertion consumer's answer."""
     step = "the Crowd session (POST /rest/usermanagement/1/session)"
     answer = yield FlowRequest(
-        "POST", f"{crowd_base(login_url)}/rest/usermanagement/1/session", step=step,
-        headers={"Authorization": _basic_auth_str(app_name, app_password),
-                 "Accept": "application/json"},
-        json={"username": user, "password": password,
-              "validation-factors": {"validationFactors": [
-                  {"name": "remote_address", "value": remote_address}]}})
+        "POST",
+        f"{crowd_base(login_url)}/rest/usermanagement/1/session",
+        step=step,
+        headers={"Authorization": _basic_auth_str(app_name, app_password), "Accept": "application/json"},
+        json={
+            "username": user,
+            "password": password,
+            "validation-factors": {
+                "validationFactors": [{"name": "remote_address", "value": remote_address}]
+            },
+        },
+    )
     body = answer.json() if isinstance(answer.json(), dict) else {}
     if answer.status == 401:  # noqa: PLR2004
-        raise LoginError(SCHEME, step, f"Crowd rejected the application credentials "
-                         f"({server_answer(answer)}): check sso_app_name and sso_app_password, "
-                         "and that Crowd allows this machine's address for the application")
+        raise LoginError(
+            SCHEME,
+            step,
+            f"Crowd rejected the application credentials "
+            f"({server_answer(answer)}): check sso_app_name and sso_app_password, "
+            "and that Crowd allows this machine's address for the application",
+        )
     if answer.status == 400 and body.get("reason") == "INVALID_USER_AUTHENTICATION":  # noqa: PLR2004
-        raise LoginError(SCHEME, step, f"Crowd rejected the user's name or password "
-                         f"({server_answer(answer)}): check user and password")
+        raise LoginError(
+            SCHEME,
+            step,
+            f"Crowd rejected the user's name or password ({server_answer(answer)}): check user and password",
+        )
     if answer.status not in (200, 201) or not isinstance(body.get("token"), str):
         raise unexpected_page(SCHEME, step, answer, "expected 201 with a Crowd session token")
-    page = yield FlowRequest("GET", login_url, step="the Crowd SAML SSO page",
-                             cookies={CROWD_TOKEN_COOKIE: body["token"]},
-                             headers={"Accept": "text/html"})
+    page = yield FlowRequest(
+        "GET",
+        login_url,
+        step="the Crowd SAML SSO page",
+        cookies={CROWD_TOKEN_COOKIE: body["token"]},
+        headers={"Accept": "text/html"},
+    )
     return (yield from submit_saml_form(SCHEME, page, exchange_url))
 
 
@@ -90,7 +114,12 @@ class CrowdAuth(SamlSchemeAuth):
     def login_flow(self) -> Flow:
         """Crowd steps 1-3 for this product."""
         s = self.settings
-        return crowd_flow(user=s.user or "", password=s.password or "",
-                          login_url=self.target.login_url, exchange_url=self.target.exchange_url,
-                          app_name=s.sso_app_name or "", app_password=s.sso_app_password or "",
-                          remote_address=str(s.sso_properties.get("remote_address") or "127.0.0.1"))
+        return crowd_flow(
+            user=s.user or "",
+            password=s.password or "",
+            login_url=self.target.login_url,
+            exchange_url=self.target.exchange_url,
+            app_name=s.sso_app_name or "",
+            app_password=s.sso_app_password or "",
+            remote_address=str(s.sso_properties.get("remote_address") or "127.0.0.1"),
+        )

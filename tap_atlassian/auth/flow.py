@@ -108,8 +108,13 @@ class FlowResponse:
     @classmethod
     def from_requests(cls, response: requests.Response) -> FlowResponse:
         """Wrap a ``requests`` response (cookies: the ones set by this answer)."""
-        return cls(status=response.status_code, url=response.url, body=response.content,
-                   headers=dict(response.headers), cookies=response.cookies.get_dict())
+        return cls(
+            status=response.status_code,
+            url=response.url,
+            body=response.content,
+            headers=dict(response.headers),
+            cookies=response.cookies.get_dict(),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -133,7 +138,8 @@ class LoginError(AuthError):
 
 class UnreachableError(AuthError):
     """No HTTP answer (refused, unknown host, certificate, timeout), retries spent; the
-    message names the host (:func:`tap_atlassian.net.network_failure`)."""
+    message names the host (:func:`tap_atlassian.net.network_failure`).
+    """
 
 
 def public_url(url: str) -> str:
@@ -158,8 +164,9 @@ class _NoAnswer(RetryableError):
         self.text = text
 
 
-def request(session: requests.Session, method: str, url: str, *, settings: Settings | None,
-            what: str, **kwargs: t.Any) -> requests.Response:  # noqa: ANN401
+def request(
+    session: requests.Session, method: str, url: str, *, settings: Settings | None, what: str, **kwargs: t.Any
+) -> requests.Response:
     """``session.request(method, url, **kwargs)`` under the tap's retry policy (the client's):
     the final answer, whatever its status (a 429 / 5xx once the retries are spent).
 
@@ -184,9 +191,13 @@ def request(session: requests.Session, method: str, url: str, *, settings: Setti
         return answer
 
     def log_retry(details: Mapping[str, t.Any]) -> None:
-        LOGGER.warning("%s; retrying in %.1f s (retry %d of %d)", details.get("exception"),
-                       details.get("wait", 0), details.get("tries", 0),
-                       settings.max_retries if settings is not None else 0)
+        LOGGER.warning(
+            "%s; retrying in %.1f s (retry %d of %d)",
+            details.get("exception"),
+            details.get("wait", 0),
+            details.get("tries", 0),
+            settings.max_retries if settings is not None else 0,
+        )
 
     if settings is None:
         return once()
@@ -198,22 +209,45 @@ def request(session: requests.Session, method: str, url: str, *, settings: Setti
         raise UnreachableError(exc.text) from None
 
 
-def send(session: requests.Session, item: FlowRequest, *, settings: Settings | None,
-         timeout: float = 60.0, label: str = "login") -> FlowResponse:
+def send(
+    session: requests.Session,
+    item: FlowRequest,
+    *,
+    settings: Settings | None,
+    timeout: float = 60.0,
+    label: str = "login",
+) -> FlowResponse:
     """Send one flow request (:func:`request`: the retry policy); the session's own auth is
-    bypassed, the request carries only what the flow put on it."""
+    bypassed, the request carries only what the flow put on it.
+    """
     answer = request(
-        session, item.method, item.url, settings=settings,
+        session,
+        item.method,
+        item.url,
+        settings=settings,
         what=f"{label}: {item.step} ({item.method} {public_url(item.url)})",
-        headers=dict(item.headers), json=item.json, data=item.data, params=item.params,
-        cookies=item.cookies, allow_redirects=item.follow_redirects, timeout=timeout,
-        auth=_no_auth)
+        headers=dict(item.headers),
+        json=item.json,
+        data=item.data,
+        params=item.params,
+        cookies=item.cookies,
+        allow_redirects=item.follow_redirects,
+        timeout=timeout,
+        auth=_no_auth,
+    )
     return FlowResponse.from_requests(answer)
 
 
-def drive(flow: Flow, session: requests.Session, *, scheme: str = "sso", timeout: float = 60.0,
-          sleep: Callable[[float], None] = time.sleep, settings: Settings | None = None,
-          unreachable: Callable[[FlowRequest, str], Exception] | None = None) -> t.Any:  # noqa: ANN401
+def drive(
+    flow: Flow,
+    session: requests.Session,
+    *,
+    scheme: str = "sso",
+    timeout: float = 60.0,
+    sleep: Callable[[float], None] = time.sleep,
+    settings: Settings | None = None,
+    unreachable: Callable[[FlowRequest, str], Exception] | None = None,
+) -> t.Any:  # noqa: ANN401
     """Run ``flow`` over ``session``; return the flow's result.
 
     The session's own auth is bypassed for identity-provider calls; answers' cookies go to
@@ -233,8 +267,7 @@ def drive(flow: Flow, session: requests.Session, *, scheme: str = "sso", timeout
                 flow.close()
                 if unreachable is not None:
                     raise unreachable(item, str(exc)) from None
-                raise LoginError(scheme, item.step, f"cannot reach {public_url(item.url)}: "
-                                 f"{exc}") from None
+                raise LoginError(scheme, item.step, f"cannot reach {public_url(item.url)}: {exc}") from None
         try:
             item = flow.send(reply)
         except StopIteration as stop:

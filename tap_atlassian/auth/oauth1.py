@@ -63,8 +63,7 @@ PROBLEM_ADVICE = {
     "signature_method_rejected": "the application link does not accept RSA-SHA1 signatures",
     "timestamp_refused": "the server refused the request time; check this machine's clock",
     "nonce_used": "the server saw this request's nonce before; run again",
-    "token_rejected": "the server does not know the token; run `tap-atlassian-auth url` "
-    "and approve again",
+    "token_rejected": "the server does not know the token; run `tap-atlassian-auth url` and approve again",
     "token_expired": "the token expired; run `tap-atlassian-auth url` and approve again",
     "permission_unknown": "the request token was not approved yet; open the authorize URL "
     "and approve it first",
@@ -94,8 +93,10 @@ def _read_key_bytes(settings: t.Any) -> bytes:
     value = _setting(settings, KEY_SETTING)
     kind = _setting(settings, "oauth_jwt_cert_type", "PEMKEY_FILE")
     if not value:
-        msg = (f"{KEY_SETTING}: required for oauth_version 1.0 (the path of the private key "
-               "file, or its PEM text with oauth_jwt_cert_type PEMKEY_BLOB)")
+        msg = (
+            f"{KEY_SETTING}: required for oauth_version 1.0 (the path of the private key "
+            "file, or its PEM text with oauth_jwt_cert_type PEMKEY_BLOB)"
+        )
         raise ConfigError(msg)
     if kind == "PEMKEY_BLOB":
         text = str(value)
@@ -106,8 +107,10 @@ def _read_key_bytes(settings: t.Any) -> bytes:
         msg = "oauth_jwt_cert_type: expected PEMKEY_FILE or PEMKEY_BLOB"
         raise ConfigError(msg)
     if _looks_like_pem(str(value)):
-        msg = (f"{KEY_SETTING}: holds PEM text but oauth_jwt_cert_type is PEMKEY_FILE; "
-               "set oauth_jwt_cert_type to PEMKEY_BLOB (or give the key file's path)")
+        msg = (
+            f"{KEY_SETTING}: holds PEM text but oauth_jwt_cert_type is PEMKEY_FILE; "
+            "set oauth_jwt_cert_type to PEMKEY_BLOB (or give the key file's path)"
+        )
         raise ConfigError(msg)
     path = Path(str(value)).expanduser()
     shown = str(path) if len(str(path)) < 300 and "\n" not in str(path) else "the given path"
@@ -140,25 +143,30 @@ def load_private_key(settings: t.Any) -> rsa.RSAPrivateKey:
     password = _setting(settings, "oauth_jwt_cert_password")
     if b"PRIVATE KEY-----" not in data:
         if any(m in data for m in (b"PUBLIC KEY-----", b"CERTIFICATE-----")):
-            msg = (f"{KEY_SETTING}: holds a public key or certificate; give the private key "
-                   "(jira_privatekey.pem or .pcks8); the public key belongs in the "
-                   "application link")
+            msg = (
+                f"{KEY_SETTING}: holds a public key or certificate; give the private key "
+                "(jira_privatekey.pem or .pcks8); the public key belongs in the "
+                "application link"
+            )
         else:
-            msg = (f"{KEY_SETTING}: not a PEM private key (expected a -----BEGIN RSA PRIVATE "
-                   "KEY----- or -----BEGIN PRIVATE KEY----- block)")
+            msg = (
+                f"{KEY_SETTING}: not a PEM private key (expected a -----BEGIN RSA PRIVATE "
+                "KEY----- or -----BEGIN PRIVATE KEY----- block)"
+            )
         raise ConfigError(msg)
     encrypted = b"ENCRYPTED" in data
     if encrypted and not password:
-        msg = ("oauth_jwt_cert_password: required, the private key in oauth_jwt_cert "
-               "is encrypted")
+        msg = "oauth_jwt_cert_password: required, the private key in oauth_jwt_cert is encrypted"
         raise ConfigError(msg)
     secret = str(password).encode() if (encrypted and password) else None
     try:
         key = _parse_pem(data, secret)
     except (ValueError, TypeError):
         if encrypted:
-            msg = ("oauth_jwt_cert_password: does not decrypt the private key in "
-                   "oauth_jwt_cert (wrong password?)")
+            msg = (
+                "oauth_jwt_cert_password: does not decrypt the private key in "
+                "oauth_jwt_cert (wrong password?)"
+            )
         else:
             msg = f"{KEY_SETTING}: the private key does not parse (damaged or not PEM)"
         raise ConfigError(msg) from None
@@ -173,9 +181,14 @@ def load_private_key(settings: t.Any) -> rsa.RSAPrivateKey:
 
 def public_key_pem(key: rsa.RSAPrivateKey) -> str:
     """The public half, as it is pasted into the application link."""
-    return key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo,
-    ).decode()
+    return (
+        key.public_key()
+        .public_bytes(
+            serialization.Encoding.PEM,
+            serialization.PublicFormat.SubjectPublicKeyInfo,
+        )
+        .decode()
+    )
 
 
 def passphrase_from_key(key: rsa.RSAPrivateKey) -> str:
@@ -196,7 +209,7 @@ class OAuth1Error(AuthError):
 
 
 def _sign_rsa_sha1(client: _KeySigner, request: t.Any) -> str:
-    """authlib's RSA-SHA1 method, with the key loaded once instead of on every request.
+    """Authlib's RSA-SHA1 method, with the key loaded once instead of on every request.
 
     authlib's own ``sign_rsa_sha1`` parses (and fully validates) the PEM each time, about
     0.1 s per request for a 2048-bit key; the base string is still authlib's.
@@ -209,13 +222,17 @@ def _sign_rsa_sha1(client: _KeySigner, request: t.Any) -> str:
 class _KeySigner(OAuth1Auth):
     """authlib's ``requests`` OAuth 1 auth (header style) holding a loaded RSA key."""
 
-    SIGNATURE_METHODS: t.ClassVar[dict] = {**OAuth1Auth.SIGNATURE_METHODS,
-                                           SIGNATURE_RSA_SHA1: _sign_rsa_sha1}
+    SIGNATURE_METHODS: t.ClassVar[dict] = {**OAuth1Auth.SIGNATURE_METHODS, SIGNATURE_RSA_SHA1: _sign_rsa_sha1}
     private_key: rsa.RSAPrivateKey
 
 
-def signer(consumer_key: str, key: rsa.RSAPrivateKey, token: str | None = None,
-           verifier: str | None = None, callback: str | None = None) -> OAuth1Auth:
+def signer(
+    consumer_key: str,
+    key: rsa.RSAPrivateKey,
+    token: str | None = None,
+    verifier: str | None = None,
+    callback: str | None = None,
+) -> OAuth1Auth:
     """A ``requests`` auth that signs with RSA-SHA1 (authlib), header style."""
     auth = _KeySigner(
         consumer_key,
@@ -261,19 +278,33 @@ def _token_answer(step: str, url: str, response: requests.Response) -> dict[str,
         raise OAuth1Error(describe_failure(step, url, response))
     values = dict(parse_qsl((response.text or "").strip(), keep_blank_values=True))
     if not values.get("oauth_token"):
-        msg = (f"oauth 1.0: {step} at {url} answered HTTP 200 without oauth_token "
-               "(is the URL the Jira/Confluence base URL?)")
+        msg = (
+            f"oauth 1.0: {step} at {url} answered HTTP 200 without oauth_token "
+            "(is the URL the Jira/Confluence base URL?)"
+        )
         raise OAuth1Error(msg)
     return values
 
 
-def request_token(session: requests.Session, base_url: str, consumer_key: str,
-                  key: rsa.RSAPrivateKey, callback: str | None,
-                  timeout: float = 60, settings: Settings | None = None) -> dict[str, str]:
+def request_token(
+    session: requests.Session,
+    base_url: str,
+    consumer_key: str,
+    key: rsa.RSAPrivateKey,
+    callback: str | None,
+    timeout: float = 60,
+    settings: Settings | None = None,
+) -> dict[str, str]:
     """Step 1: a signed POST for a request token (``oauth_token``, ``oauth_token_secret``)."""
     url = f"{base_url}{SERVLET}/request-token"
-    response = _post(session, "request-token", url, settings,
-                     auth=signer(consumer_key, key, callback=callback or OOB), timeout=timeout)
+    response = _post(
+        session,
+        "request-token",
+        url,
+        settings,
+        auth=signer(consumer_key, key, callback=callback or OOB),
+        timeout=timeout,
+    )
     return _token_answer("request-token", url, response)
 
 
@@ -282,24 +313,37 @@ def authorize_url(base_url: str, token: str) -> str:
     return f"{base_url}{SERVLET}/authorize?{urlencode({'oauth_token': token})}"
 
 
-def access_token(session: requests.Session, base_url: str, consumer_key: str,
-                 key: rsa.RSAPrivateKey,
-                 token: str, verifier: str, timeout: float = 60,
-                 settings: Settings | None = None) -> dict[str, str]:
+def access_token(
+    session: requests.Session,
+    base_url: str,
+    consumer_key: str,
+    key: rsa.RSAPrivateKey,
+    token: str,
+    verifier: str,
+    timeout: float = 60,
+    settings: Settings | None = None,
+) -> dict[str, str]:
     """Step 3: trade the approved request token and its verifier for an access token."""
     url = f"{base_url}{SERVLET}/access-token"
-    response = _post(session, "access-token", url, settings,
-                     auth=signer(consumer_key, key, token=token, verifier=verifier), timeout=timeout)
+    response = _post(
+        session,
+        "access-token",
+        url,
+        settings,
+        auth=signer(consumer_key, key, token=token, verifier=verifier),
+        timeout=timeout,
+    )
     return _token_answer("access-token", url, response)
 
 
-def _post(session: requests.Session, step: str, url: str, settings: Settings | None,
-          **kw: t.Any) -> requests.Response:  # noqa: ANN401
+def _post(
+    session: requests.Session, step: str, url: str, settings: Settings | None, **kw: t.Any
+) -> requests.Response:
     """A token request under the tap's retry policy; a failure below HTTP (host,
-    certificate) is one line naming the host."""
+    certificate) is one line naming the host.
+    """
     try:
-        return flow.request(session, "POST", url, settings=settings, what=f"oauth1: {step} at {url}",
-                            **kw)
+        return flow.request(session, "POST", url, settings=settings, what=f"oauth1: {step} at {url}", **kw)
     except flow.UnreachableError as exc:
         msg = f"oauth1: {step} at {url}: {exc}"
         raise AuthError(msg) from None
@@ -336,8 +380,10 @@ class OAuth1Scheme(SchemeAuth):
     def validate(cls, settings: Settings) -> None:
         """Consumer key and a loadable private key are needed for every request."""
         if not settings.oauth_client_id:
-            msg = ("oauth_client_id: required for oauth_version 1.0 (the Consumer Key of the "
-                   "incoming application link)")
+            msg = (
+                "oauth_client_id: required for oauth_version 1.0 (the Consumer Key of the "
+                "incoming application link)"
+            )
             raise ConfigError(msg)
         load_private_key(settings)
 
@@ -364,8 +410,9 @@ class OAuth1Scheme(SchemeAuth):
     def settings_file(self) -> SettingsFile:
         """The encrypted settings file (passphrase default: derived from the private key)."""
         try:
-            passphrase = resolve_passphrase(self.settings.oauth_settings_passphrase,
-                                            self._passphrase, KEY_SETTING)
+            passphrase = resolve_passphrase(
+                self.settings.oauth_settings_passphrase, self._passphrase, KEY_SETTING
+            )
             return SettingsFile(self.settings.oauth_settings_location, passphrase)
         except SettingsFileError as exc:
             raise self._file_error(exc) from None
@@ -373,9 +420,11 @@ class OAuth1Scheme(SchemeAuth):
     def _file_error(self, exc: SettingsFileError) -> AuthError:
         message = f"oauth 1.0: {exc}"
         if "cannot decrypt" in message and not self.settings.oauth_settings_passphrase:
-            message += (" (without oauth_settings_passphrase the key is derived from the "
-                        "private key in oauth_jwt_cert: a file written with another key "
-                        "does not open)")
+            message += (
+                " (without oauth_settings_passphrase the key is derived from the "
+                "private key in oauth_jwt_cert: a file written with another key "
+                "does not open)"
+            )
         return AuthError(message)
 
     def _stored(self) -> dict[str, t.Any]:
@@ -387,10 +436,13 @@ class OAuth1Scheme(SchemeAuth):
 
     def _usable(self, entry: dict[str, t.Any]) -> dict[str, t.Any]:
         """The entry, or {} when it belongs to another server or consumer key."""
-        if entry and (entry.get("base_url") != self.base_url
-                      or entry.get("consumer_key") != self.consumer_key):
-            LOGGER.warning("oauth 1.0: the settings file holds a %s token for another URL or "
-                           "consumer key; ignoring it", self.product)
+        if entry and (
+            entry.get("base_url") != self.base_url or entry.get("consumer_key") != self.consumer_key
+        ):
+            LOGGER.warning(
+                "oauth 1.0: the settings file holds a %s token for another URL or consumer key; ignoring it",
+                self.product,
+            )
             return {}
         return entry
 
@@ -421,8 +473,9 @@ class OAuth1Scheme(SchemeAuth):
         """
         if oauth_problem(response) == "nonce_used":
             return True
-        raise OAuth1Error(describe_failure(f"{self.product} API request", response.url.split("?")[0],
-                                           response))
+        raise OAuth1Error(
+            describe_failure(f"{self.product} API request", response.url.split("?")[0], response)
+        )
 
     def _access_token(self) -> str:
         """The token every request is signed with: configured, stored, or exchanged now."""
@@ -449,16 +502,21 @@ class OAuth1Scheme(SchemeAuth):
         path = self.settings_file().path
         flag = self._product_flag
         if stored.get("pending") or self.settings.oauth_verifier:
-            hint = ("set oauth_verifier to the verifier of the latest approval"
-                    if stored.get("pending") else
-                    f"oauth_verifier is set but no request token is pending; run "
-                    f"`tap-atlassian-auth url --config C{flag}` first")
+            hint = (
+                "set oauth_verifier to the verifier of the latest approval"
+                if stored.get("pending")
+                else f"oauth_verifier is set but no request token is pending; run "
+                f"`tap-atlassian-auth url --config C{flag}` first"
+            )
         else:
-            hint = (f"run `tap-atlassian-auth url --config C{flag}`, approve, then "
-                    f"`tap-atlassian-auth exchange --config C{flag} --verifier CODE` (or set "
-                    "initiate_oauth GETANDREFRESH)")
-        msg = (f"oauth 1.0: no {self.link} access token for {self.base_url} in the settings "
-               f"file {path}: {hint}")
+            hint = (
+                f"run `tap-atlassian-auth url --config C{flag}`, approve, then "
+                f"`tap-atlassian-auth exchange --config C{flag} --verifier CODE` (or set "
+                "initiate_oauth GETANDREFRESH)"
+            )
+        msg = (
+            f"oauth 1.0: no {self.link} access token for {self.base_url} in the settings file {path}: {hint}"
+        )
         raise AuthError(msg)
 
     # -- tap-atlassian-auth --------------------------------------------------------------
@@ -468,14 +526,25 @@ class OAuth1Scheme(SchemeAuth):
         sf = self.settings_file()
         try:
             with sf.transaction() as state:
-                answer = request_token(self._http(), self.base_url, self.consumer_key,
-                                       self._key, callback or self.settings.callback_url,
-                                       timeout=self.settings.request_timeout, settings=self.settings)
+                answer = request_token(
+                    self._http(),
+                    self.base_url,
+                    self.consumer_key,
+                    self._key,
+                    callback or self.settings.callback_url,
+                    timeout=self.settings.request_timeout,
+                    settings=self.settings,
+                )
                 entry = self._usable(dict(state.get(self.section) or {}))
-                entry.update(base_url=self.base_url, consumer_key=self.consumer_key,
-                             pending={"oauth_token": answer["oauth_token"],
-                                      "oauth_token_secret": answer.get("oauth_token_secret", ""),
-                                      "created_at": _now()})
+                entry.update(
+                    base_url=self.base_url,
+                    consumer_key=self.consumer_key,
+                    pending={
+                        "oauth_token": answer["oauth_token"],
+                        "oauth_token_secret": answer.get("oauth_token_secret", ""),
+                        "created_at": _now(),
+                    },
+                )
                 state[self.section] = entry
         except SettingsFileError as exc:
             raise self._file_error(exc) from None
@@ -496,15 +565,25 @@ class OAuth1Scheme(SchemeAuth):
                 if not pending and not required and entry.get("oauth_token"):
                     return
                 if not pending:
-                    msg = (f"oauth 1.0: no request token is pending for {self.link} in "
-                           f"{sf.path}: run `tap-atlassian-auth url --config "
-                           f"C{self._product_flag}` first")
+                    msg = (
+                        f"oauth 1.0: no request token is pending for {self.link} in "
+                        f"{sf.path}: run `tap-atlassian-auth url --config "
+                        f"C{self._product_flag}` first"
+                    )
                     raise AuthError(msg)
-                answer = access_token(self._http(), self.base_url, self.consumer_key,
-                                      self._key, pending["oauth_token"], verifier,
-                                      timeout=self.settings.request_timeout, settings=self.settings)
+                answer = access_token(
+                    self._http(),
+                    self.base_url,
+                    self.consumer_key,
+                    self._key,
+                    pending["oauth_token"],
+                    verifier,
+                    timeout=self.settings.request_timeout,
+                    settings=self.settings,
+                )
                 state[self.section] = {
-                    "base_url": self.base_url, "consumer_key": self.consumer_key,
+                    "base_url": self.base_url,
+                    "consumer_key": self.consumer_key,
                     "oauth_token": answer["oauth_token"],
                     "oauth_token_secret": answer.get("oauth_token_secret", ""),
                     "authorized_at": _now(),
@@ -521,13 +600,17 @@ class OAuth1Scheme(SchemeAuth):
         token = dict(parse_qsl(urlsplit(url).query)).get("oauth_token")
         params = receive_redirect(url, callback)
         if params.get("oauth_token") != token:
-            msg = ("oauth 1.0: login: the redirect to callback_url carried another "
-                   "oauth_token than the one this login asked to approve; run the login again")
+            msg = (
+                "oauth 1.0: login: the redirect to callback_url carried another "
+                "oauth_token than the one this login asked to approve; run the login again"
+            )
             raise BrowserLoginError(msg)
         verifier = params.get("oauth_verifier") or ""
         if not verifier or verifier == "denied":
-            msg = (f"oauth 1.0: login: access was not granted at {self.base_url} (the user "
-                   "denied it); run the login again and choose Allow")
+            msg = (
+                f"oauth 1.0: login: access was not granted at {self.base_url} (the user "
+                "denied it); run the login again and choose Allow"
+            )
             raise BrowserLoginError(msg)
         self.exchange(verifier)
 
@@ -536,12 +619,14 @@ class OAuth1Scheme(SchemeAuth):
         stored = self._stored()
         out = super().status()
         out.update(
-            scheme="oauth1", base_url=self.base_url, consumer_key=self.consumer_key,
-            section=self.section, settings_file=str(self.settings_file().path),
+            scheme="oauth1",
+            base_url=self.base_url,
+            consumer_key=self.consumer_key,
+            section=self.section,
+            settings_file=str(self.settings_file().path),
             stored_state=bool(stored.get("oauth_token")),
             authorized_at=stored.get("authorized_at"),
             pending_request_token=bool(stored.get("pending")),
             public_key_sha256=hashlib.sha256(public_key_pem(self._key).encode()).hexdigest(),
         )
         return out
-

@@ -50,46 +50,99 @@ LOGGER = logging.getLogger("tap-atlassian")
 # Confluence REST v2, which documents only granular ones), plus offline_access for a
 # refresh token. https://developer.atlassian.com/cloud/confluence/scopes-for-oauth-2-3LO-and-forge-apps/
 DEFAULT_SCOPES = (
-    "read:jira-work", "read:jira-user", "read:servicedesk-request",
-    "read:confluence-space.summary", "read:confluence-content.all",
-    "read:confluence-content.summary", "search:confluence", "read:confluence-user",
-    "read:space:confluence", "read:page:confluence", "offline_access",
-    "read:board-scope:jira-software", "read:project:jira", "read:sprint:jira-software",  # agile streams
-    "read:comment:confluence", "read:attachment:confluence", "read:confluence-groups",  # Confluence second set
-    "read:organization:jira-service-management", "read:servicedesk.customer:jira-service-management",  # JSM
+    "read:jira-work",
+    "read:jira-user",
+    "read:servicedesk-request",
+    "read:confluence-space.summary",
+    "read:confluence-content.all",
+    "read:confluence-content.summary",
+    "search:confluence",
+    "read:confluence-user",
+    "read:space:confluence",
+    "read:page:confluence",
+    "offline_access",
+    "read:board-scope:jira-software",
+    "read:project:jira",
+    "read:sprint:jira-software",  # agile streams
+    "read:comment:confluence",
+    "read:attachment:confluence",
+    "read:confluence-groups",  # Confluence second set
+    "read:organization:jira-service-management",
+    "read:servicedesk.customer:jira-service-management",  # JSM
 )
 # Stream -> scopes it needs: each inner tuple is satisfied by any one of its scopes.
 STREAM_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {
     "confluence_spaces": (("read:confluence-space.summary", "read:space:confluence"),),
-    "confluence_pages": (("search:confluence", "read:content-details:confluence"),
-                         ("read:confluence-content.all", "read:page:confluence")),
-    "confluence_blogposts": (("search:confluence", "read:content-details:confluence"),
-                             ("read:confluence-content.all", "read:page:confluence")),
-    "confluence_comments": (("search:confluence", "read:content-details:confluence"), ("read:confluence-content.all", "read:comment:confluence")),
-    "confluence_attachments": (("search:confluence", "read:content-details:confluence"), ("read:confluence-content.all", "read:attachment:confluence")),
-    "confluence_page_versions": (("search:confluence", "read:content-details:confluence"), ("read:confluence-content.all", "read:page:confluence")),
-    **dict.fromkeys(("confluence_groups", "confluence_group_members"), (("read:confluence-groups", "read:group:confluence"),)),
+    "confluence_pages": (
+        ("search:confluence", "read:content-details:confluence"),
+        ("read:confluence-content.all", "read:page:confluence"),
+    ),
+    "confluence_blogposts": (
+        ("search:confluence", "read:content-details:confluence"),
+        ("read:confluence-content.all", "read:page:confluence"),
+    ),
+    "confluence_comments": (
+        ("search:confluence", "read:content-details:confluence"),
+        ("read:confluence-content.all", "read:comment:confluence"),
+    ),
+    "confluence_attachments": (
+        ("search:confluence", "read:content-details:confluence"),
+        ("read:confluence-content.all", "read:attachment:confluence"),
+    ),
+    "confluence_page_versions": (
+        ("search:confluence", "read:content-details:confluence"),
+        ("read:confluence-content.all", "read:page:confluence"),
+    ),
+    **dict.fromkeys(
+        ("confluence_groups", "confluence_group_members"),
+        (("read:confluence-groups", "read:group:confluence"),),
+    ),
     "jira_fields": (("read:jira-work",),),
     "jira_issues": (("read:jira-work",),),
     "jira_issue_comments": (("read:jira-work",),),
     "jira_issue_changelogs": (("read:jira-work",),),
-    **dict.fromkeys(("jira_projects", "jira_project_versions", "jira_project_components", "jira_issue_types",
-                    "jira_statuses", "jira_priorities", "jira_resolutions"), (("read:jira-work",),)),
+    **dict.fromkeys(
+        (
+            "jira_projects",
+            "jira_project_versions",
+            "jira_project_components",
+            "jira_issue_types",
+            "jira_statuses",
+            "jira_priorities",
+            "jira_resolutions",
+        ),
+        (("read:jira-work",),),
+    ),
     **dict.fromkeys(("jira_users", "jira_groups"), (("read:jira-user",),)),
     "jira_issue_worklogs": (("read:jira-work", "read:issue-worklog:jira"),),
     "jira_boards": (("read:board-scope:jira-software",), ("read:project:jira",)),
     "jira_sprints": (("read:board-scope:jira-software",), ("read:sprint:jira-software",)),
-    "jira_sprint_issues": (("read:board-scope:jira-software",), ("read:sprint:jira-software",), ("read:jira-work", "read:issue-details:jira")),
+    "jira_sprint_issues": (
+        ("read:board-scope:jira-software",),
+        ("read:sprint:jira-software",),
+        ("read:jira-work", "read:issue-details:jira"),
+    ),
     "jsm_service_desks": (("read:servicedesk-request",),),
     "jsm_request_types": (("read:servicedesk-request",),),
     "jsm_requests": (("read:servicedesk-request",), ("read:jira-work",)),
     # Organizations and customers: the granular read scope first (named in the warning), or the
     # classic manage:servicedesk-customer, which also reads them.
     "jsm_organizations": (("read:organization:jira-service-management", "manage:servicedesk-customer"),),
-    "jsm_customers": (("read:servicedesk-request",), ("read:servicedesk.customer:jira-service-management", "manage:servicedesk-customer")),
+    "jsm_customers": (
+        ("read:servicedesk-request",),
+        ("read:servicedesk.customer:jira-service-management", "manage:servicedesk-customer"),
+    ),
     "jsm_queues": (("read:servicedesk-request",), ("read:jira-work", "read:queue:jira-service-management")),
-    **dict.fromkeys(("jsm_request_comments", "jsm_request_participants", "jsm_request_approvals", "jsm_request_feedback",
-                    "jsm_request_sla"), (("read:servicedesk-request",), ("read:jira-work",))),
+    **dict.fromkeys(
+        (
+            "jsm_request_comments",
+            "jsm_request_participants",
+            "jsm_request_approvals",
+            "jsm_request_feedback",
+            "jsm_request_sla",
+        ),
+        (("read:servicedesk-request",), ("read:jira-work",)),
+    ),
 }
 # Streams added later without an entry above: by name prefix.
 PREFIX_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -140,8 +193,7 @@ class OAuth2Auth(SchemeAuth):
             msg = "oauth_client_id: required when auth_scheme is oauth"
             raise ConfigError(msg)
         if not settings.oauth_client_secret:
-            msg = (f"oauth_client_secret: required when initiate_oauth is {mode} (the token "
-                   "endpoint needs it)")
+            msg = f"oauth_client_secret: required when initiate_oauth is {mode} (the token endpoint needs it)"
             raise ConfigError(msg)
         if mode == "GETANDREFRESH":
             try:
@@ -179,14 +231,17 @@ class OAuth2Auth(SchemeAuth):
 
     def renew(self, session: requests.Session, response: requests.Response) -> bool | str:  # noqa: ARG002
         """A 401: refresh once, or adopt a token another process already refreshed (``"adopted"``:
-        should that one be refused too, the next 401 refreshes for real)."""
+        should that one be refused too, the next 401 refreshes for real).
+        """
         if response.status_code != 401:  # noqa: PLR2004
             return False
         if self.mode == "OFF":
-            msg = (f"{LABEL}: the API answered {response.status_code} {server_message(response)} "
-                   "to oauth_access_token: the access token expired or was revoked, and "
-                   "initiate_oauth OFF never refreshes; set a new oauth_access_token, or use "
-                   "initiate_oauth REFRESH with a settings file")
+            msg = (
+                f"{LABEL}: the API answered {response.status_code} {server_message(response)} "
+                "to oauth_access_token: the access token expired or was revoked, and "
+                "initiate_oauth OFF never refreshes; set a new oauth_access_token, or use "
+                "initiate_oauth REFRESH with a settings file"
+            )
             raise AuthError(msg)
         with self._lock:
             before = self.store.refreshes
@@ -198,17 +253,18 @@ class OAuth2Auth(SchemeAuth):
         missing = self.missing_scopes(stream_name)
         if not missing:
             return None
-        return (f"the OAuth 2.0 token lacks scope {' and '.join(missing)}; add it to the app "
-                "(developer console > Permissions) and to the `scope` setting, then log in "
-                "again (`tap-atlassian-auth login`, or `url` + `exchange`)")
+        return (
+            f"the OAuth 2.0 token lacks scope {' and '.join(missing)}; add it to the app "
+            "(developer console > Permissions) and to the `scope` setting, then log in "
+            "again (`tap-atlassian-auth login`, or `url` + `exchange`)"
+        )
 
     def missing_scopes(self, stream_name: str) -> list[str]:
         """Scopes ``stream_name`` needs that the token lacks (empty when unknown)."""
         granted = self.granted_scopes()
         if granted is None:
             return []
-        return [group[0] for group in scopes_for_stream(stream_name)
-                if not granted.intersection(group)]
+        return [group[0] for group in scopes_for_stream(stream_name) if not granted.intersection(group)]
 
     def granted_scopes(self) -> set[str] | None:
         """The token's scopes (token answer, else the site's accessible-resources entry)."""
@@ -239,11 +295,12 @@ class OAuth2Auth(SchemeAuth):
 
     def status(self) -> dict[str, t.Any]:
         """What the settings file holds: expiry, cloud id, scopes; never a token."""
-        out: dict[str, t.Any] = {"scheme": self.name, "product": self.product,
-                                 "initiate_oauth": self.mode}
+        out: dict[str, t.Any] = {"scheme": self.name, "product": self.product, "initiate_oauth": self.mode}
         if self.mode == "OFF":
-            out.update(stored_state=False, note="initiate_oauth OFF: oauth_access_token is "
-                       "used as given; no settings file")
+            out.update(
+                stored_state=False,
+                note="initiate_oauth OFF: oauth_access_token is used as given; no settings file",
+            )
             return out
         section = self.store.stored()
         expires_at = section.get("expires_at")
@@ -263,8 +320,10 @@ class OAuth2Auth(SchemeAuth):
 
     def _require_client(self, command: str) -> None:
         if self.mode == "OFF":
-            msg = (f"initiate_oauth: `tap-atlassian-auth {command}` needs initiate_oauth "
-                   "REFRESH or GETANDREFRESH (OFF uses oauth_access_token as given)")
+            msg = (
+                f"initiate_oauth: `tap-atlassian-auth {command}` needs initiate_oauth "
+                "REFRESH or GETANDREFRESH (OFF uses oauth_access_token as given)"
+            )
             raise ConfigError(msg)
 
     # -- tokens and site, once per run -------------------------------------------------
@@ -297,8 +356,7 @@ class OAuth2Auth(SchemeAuth):
         if self.settings.cloud_id:
             return {"id": self.settings.cloud_id, "url": self.settings.url}
         if tokens.get("cloud_id") and same_site(tokens.get("site_url") or "", self.settings.url):
-            return {"id": tokens["cloud_id"], "url": tokens["site_url"],
-                    "name": tokens.get("site_name")}
+            return {"id": tokens["cloud_id"], "url": tokens["site_url"], "name": tokens.get("site_name")}
         entry = pick_site(self._accessible_resources(), self.settings.url)
         if self.mode != "OFF":
             self.store.remember_site(self._tokens or {}, entry)
@@ -314,5 +372,6 @@ class OAuth2Auth(SchemeAuth):
             return self.store.run(accessible_resources(api, token, refreshes=not off, off=off))
         except TokenRefusedError:
             self._tokens = self._refresh(rejected=token)
-        return self.store.run(accessible_resources(api, self._tokens["access_token"],
-                                                   refreshes=False, off=off))
+        return self.store.run(
+            accessible_resources(api, self._tokens["access_token"], refreshes=False, off=off)
+        )

@@ -49,18 +49,24 @@ LABEL = "oauth (OAuth 2.0)"
 AUDIENCE = "api.atlassian.com"
 REFRESH_MARGIN_SECONDS = 60
 DEFAULT_EXPIRES_IN = 3600
-RELOGIN = ("log in again: `tap-atlassian-auth login` (desktop) or `tap-atlassian-auth url` "
-           "then `tap-atlassian-auth exchange --verifier CODE` (headless)")
+RELOGIN = (
+    "log in again: `tap-atlassian-auth login` (desktop) or `tap-atlassian-auth url` "
+    "then `tap-atlassian-auth exchange --verifier CODE` (headless)"
+)
 JSON = {"Accept": "application/json", "Content-Type": "application/json"}
-CODE_ADVICE = ("the code is used once and expires within minutes; open the authorization URL "
-               "again for a new one")
-REFRESH_ADVICE = ("the refresh token was already used (a copy of the settings file elsewhere?) "
-                  "or expired (90 days unused); " + RELOGIN)
+CODE_ADVICE = (
+    "the code is used once and expires within minutes; open the authorization URL again for a new one"
+)
+REFRESH_ADVICE = (
+    "the refresh token was already used (a copy of the settings file elsewhere?) "
+    "or expired (90 days unused); " + RELOGIN
+)
 
 
 def answer_text(answer: FlowResponse) -> str:
     """``403 invalid_grant: Unknown or invalid refresh token.``: status and the server's
-    words (:func:`tap_atlassian.errors.server_message`; never a token)."""
+    words (:func:`tap_atlassian.errors.server_message`; never a token).
+    """
     return f"{answer.status} {server_message(answer)}".strip()
 
 
@@ -73,7 +79,8 @@ def iso(epoch: float | None) -> str | None:
 
 def expiring(tokens: t.Mapping[str, t.Any]) -> bool:
     """Whether stored tokens are within :data:`REFRESH_MARGIN_SECONDS` of expiry (or of
-    unknown expiry): refresh before use."""
+    unknown expiry): refresh before use.
+    """
     return OAuth2Token(dict(tokens)).is_expired(leeway=REFRESH_MARGIN_SECONDS) is not False
 
 
@@ -86,23 +93,28 @@ class AtlassianOAuth2:
         self.authorize_endpoint = settings.oauth_authorization_url
         self.client_id = settings.oauth_client_id
         self.client = OAuth2Client(
-            None, client_id=settings.oauth_client_id, client_secret=settings.oauth_client_secret,
-            token_endpoint_auth_method="client_secret_post", redirect_uri=settings.callback_url,
-            leeway=REFRESH_MARGIN_SECONDS, prompt="consent")
+            None,
+            client_id=settings.oauth_client_id,
+            client_secret=settings.oauth_client_secret,
+            token_endpoint_auth_method="client_secret_post",
+            redirect_uri=settings.callback_url,
+            leeway=REFRESH_MARGIN_SECONDS,
+            prompt="consent",
+        )
 
     def authorization_url(self, scope: str, state: str | None = None) -> str:
         """The URL a user opens to approve the app (``prompt=consent``; a random ``state``
-        when none is given)."""
+        when none is given).
+        """
         url, _ = self.client.create_authorization_url(
-            f"{self.authorize_endpoint}?audience={AUDIENCE}", state=state, scope=scope)
+            f"{self.authorize_endpoint}?audience={AUDIENCE}", state=state, scope=scope
+        )
         return url
 
     def code_grant(self, code: str) -> Flow:
         """Flow: exchange an authorization code; returns the tokens to store."""
-        body = prepare_token_request("authorization_code", code=code,
-                                     redirect_uri=self.client.redirect_uri)
-        return (yield from self._token_request(body, "exchanging the authorization code",
-                                               CODE_ADVICE))
+        body = prepare_token_request("authorization_code", code=code, redirect_uri=self.client.redirect_uri)
+        return (yield from self._token_request(body, "exchanging the authorization code", CODE_ADVICE))
 
     def refresh_grant(self, refresh_token: str) -> Flow:
         """Flow: spend ``refresh_token``; returns the NEW pair to store before any use.
@@ -110,16 +122,25 @@ class AtlassianOAuth2:
         An answer without a refresh token keeps the one spent (authlib's rule too).
         """
         body = prepare_token_request("refresh_token", refresh_token=refresh_token)
-        return (yield from self._token_request(body, "refreshing the access token",
-                                               REFRESH_ADVICE, spent=refresh_token))
+        return (
+            yield from self._token_request(
+                body, "refreshing the access token", REFRESH_ADVICE, spent=refresh_token
+            )
+        )
 
     def _token_request(self, body: str, step: str, advice: str, spent: str | None = None) -> Flow:
         """POST a grant to the token endpoint: authlib's form parameters and client
-        authentication, sent as the JSON object Atlassian asks for."""
-        _, _, body = self.client.client_auth("client_secret_post").prepare(
-            "POST", self.token_url, {}, body)
-        answer = yield FlowRequest("POST", self.token_url, step=step, headers=JSON,
-                                   json=dict(url_decode(body)), follow_redirects=False)
+        authentication, sent as the JSON object Atlassian asks for.
+        """
+        _, _, body = self.client.client_auth("client_secret_post").prepare("POST", self.token_url, {}, body)
+        answer = yield FlowRequest(
+            "POST",
+            self.token_url,
+            step=step,
+            headers=JSON,
+            json=dict(url_decode(body)),
+            follow_redirects=False,
+        )
         if answer.status != 200:  # noqa: PLR2004
             hint = f"; {advice}" if answer.status in (400, 401, 403) else ""
             msg = f"{LABEL}: {step} at {self.token_url} failed: {answer_text(answer)}{hint}"
@@ -132,7 +153,8 @@ class AtlassianOAuth2:
 
     def stored(self, data: dict[str, t.Any], spent: str | None = None) -> dict[str, t.Any]:
         """A token answer as the settings file keeps it (``expires_at`` in epoch seconds;
-        without a new refresh token, the one ``spent`` is kept)."""
+        without a new refresh token, the one ``spent`` is kept).
+        """
         try:
             expires_in = float(data.get("expires_in") or DEFAULT_EXPIRES_IN)
         except (TypeError, ValueError):
@@ -141,8 +163,11 @@ class AtlassianOAuth2:
         token = OAuth2Token({"access_token": data["access_token"], "expires_in": expires_in})
         refresh_token = data.get("refresh_token") or spent
         if not refresh_token:
-            LOGGER.warning("%s: the token answer has no refresh token; add offline_access to "
-                           "scope, or the run fails when the access token expires", LABEL)
+            LOGGER.warning(
+                "%s: the token answer has no refresh token; add offline_access to "
+                "scope, or the run fails when the access token expires",
+                LABEL,
+            )
         return {
             "client_id": self.client_id,
             "access_token": token["access_token"],

@@ -30,7 +30,11 @@ def same_site(a: str, b: str) -> bool:
     a, b = (u.rstrip("/").removesuffix("/wiki") for u in (a, b))
     pa, pb = urlsplit(a), urlsplit(b)
     return (pa.scheme, (pa.hostname or "").lower(), pa.port, pa.path) == (
-        pb.scheme, (pb.hostname or "").lower(), pb.port, pb.path)
+        pb.scheme,
+        (pb.hostname or "").lower(),
+        pb.port,
+        pb.path,
+    )
 
 
 def accessible_resources(api_url: str, access_token: str, *, refreshes: bool, off: bool) -> Flow:
@@ -42,9 +46,13 @@ def accessible_resources(api_url: str, access_token: str, *, refreshes: bool, of
         AuthError: any other refusal, or an answer that is not a JSON list.
     """
     url = f"{api_url}/oauth/token/accessible-resources"
-    answer = yield FlowRequest("GET", url, step=STEP, follow_redirects=False,
-                               headers={"Accept": "application/json",
-                                        "Authorization": f"Bearer {access_token}"})
+    answer = yield FlowRequest(
+        "GET",
+        url,
+        step=STEP,
+        follow_redirects=False,
+        headers={"Accept": "application/json", "Authorization": f"Bearer {access_token}"},
+    )
     if answer.status == 401 and refreshes:  # noqa: PLR2004
         raise TokenRefusedError(f"{LABEL}: {STEP} at {url}: {answer_text(answer)}")
     if answer.status != 200:  # noqa: PLR2004
@@ -64,8 +72,9 @@ def pick_site(resources: list[dict[str, t.Any]], url: str) -> dict[str, t.Any]:
     for entry in resources:
         if same_site(str(entry.get("url") or ""), url):
             return entry
-    seen = "; ".join(f"{r.get('name')} {r.get('url')} (cloud id {r.get('id')})"
-                     for r in resources) or "none"
-    msg = (f"url: no site this OAuth token can access is {url}; the token can access: {seen}. "
-           "Set url to one of them (or cloud_id), or approve the app for that site")
+    seen = "; ".join(f"{r.get('name')} {r.get('url')} (cloud id {r.get('id')})" for r in resources) or "none"
+    msg = (
+        f"url: no site this OAuth token can access is {url}; the token can access: {seen}. "
+        "Set url to one of them (or cloud_id), or approve the app for that site"
+    )
     raise ConfigError(msg)

@@ -45,7 +45,8 @@ class TokenStore:
     def __init__(self, settings: Settings, scope: str, session: requests.Session | None = None) -> None:
         """``scope``: what a browser login asks for; ``session``: what the grants go over
         (default: a :func:`tap_atlassian.net.new_session`, ``ca_bundle`` and proxies).
-        Nothing is read or requested yet."""
+        Nothing is read or requested yet.
+        """
         self.settings = settings
         self.scope = scope
         self.oauth = AtlassianOAuth2(settings)
@@ -58,9 +59,11 @@ class TokenStore:
         """The encrypted settings file (``oauth_settings_location``)."""
         if self._file is None:
             try:
-                passphrase = resolve_passphrase(self.settings.oauth_settings_passphrase,
-                                                self.settings.oauth_client_secret,
-                                                "oauth_client_secret")
+                passphrase = resolve_passphrase(
+                    self.settings.oauth_settings_passphrase,
+                    self.settings.oauth_client_secret,
+                    "oauth_client_secret",
+                )
             except SettingsFileError as exc:
                 raise ConfigError(str(exc)) from None
             self._file = SettingsFile(self.settings.oauth_settings_location, passphrase)
@@ -84,21 +87,29 @@ class TokenStore:
 
     def run(self, flow: Flow) -> t.Any:  # noqa: ANN401
         """Drive a grant or site flow over this app's session (the tap's retry policy)."""
-        return drive(flow, self._http, scheme=LABEL, settings=self.settings,
-                     timeout=self.settings.request_timeout, unreachable=_unreachable)
+        return drive(
+            flow,
+            self._http,
+            scheme=LABEL,
+            settings=self.settings,
+            timeout=self.settings.request_timeout,
+            unreachable=_unreachable,
+        )
 
     # -- the three ways to tokens ------------------------------------------------------
 
     def obtain(self, *, desktop: bool) -> dict[str, t.Any]:
         """First use in a run: stored tokens (refreshed when near expiry), else
-        ``oauth_verifier``, ``oauth_refresh_token`` or, with ``desktop``, the browser."""
+        ``oauth_verifier``, ``oauth_refresh_token`` or, with ``desktop``, the browser.
+        """
         with self.transaction() as state:
             section = state.get(SECTION) or {}
             self._check_client(section)
             if section.get("refresh_token") or section.get("access_token"):
                 if self.settings.oauth_verifier:
-                    LOGGER.info("%s: oauth_verifier ignored: %s already holds tokens",
-                                LABEL, self.settings_file.path)
+                    LOGGER.info(
+                        "%s: oauth_verifier ignored: %s already holds tokens", LABEL, self.settings_file.path
+                    )
                 if expiring(section):
                     state[SECTION] = self._refresh_grant(section)
                 return dict(state[SECTION])
@@ -106,22 +117,26 @@ class TokenStore:
                 LOGGER.info("%s: exchanging oauth_verifier for tokens", LABEL)
                 state[SECTION] = self._code_grant(self.settings.oauth_verifier)
             elif self.settings.oauth_refresh_token:
-                LOGGER.info("%s: no tokens in %s yet; using oauth_refresh_token", LABEL,
-                            self.settings_file.path)
+                LOGGER.info(
+                    "%s: no tokens in %s yet; using oauth_refresh_token", LABEL, self.settings_file.path
+                )
                 state[SECTION] = self._refresh_grant({"refresh_token": self.settings.oauth_refresh_token})
             elif desktop:
                 state[SECTION] = self._browser_grant()
             else:
-                msg = (f"{LABEL}: no tokens in the settings file {self.settings_file.path} "
-                       "and initiate_oauth is REFRESH (never opens a browser): "
-                       f"{RELOGIN}, or copy a settings file from a machine that logged in, "
-                       "or set oauth_verifier, or initiate_oauth GETANDREFRESH")
+                msg = (
+                    f"{LABEL}: no tokens in the settings file {self.settings_file.path} "
+                    "and initiate_oauth is REFRESH (never opens a browser): "
+                    f"{RELOGIN}, or copy a settings file from a machine that logged in, "
+                    "or set oauth_verifier, or initiate_oauth GETANDREFRESH"
+                )
                 raise AuthError(msg)
             return dict(state[SECTION])
 
     def refresh(self, held: str | None, rejected: str | None) -> dict[str, t.Any]:
         """Refresh under the lock, unless someone already did: a valid token in the file
-        that is neither the one this run ``held`` nor the one the API ``rejected`` is adopted."""
+        that is neither the one this run ``held`` nor the one the API ``rejected`` is adopted.
+        """
         with self.transaction() as state:
             section = state.get(SECTION) or {}
             self._check_client(section)
@@ -129,9 +144,11 @@ class TokenStore:
             if current and current not in (held, rejected) and not expiring(section):
                 LOGGER.info("%s: another run already refreshed the token; using it", LABEL)
             elif not section.get("refresh_token"):
-                msg = (f"{LABEL}: the access token expired and the settings file "
-                       f"{self.settings_file.path} holds no refresh token (was "
-                       f"offline_access in scope?): {RELOGIN}")
+                msg = (
+                    f"{LABEL}: the access token expired and the settings file "
+                    f"{self.settings_file.path} holds no refresh token (was "
+                    f"offline_access in scope?): {RELOGIN}"
+                )
                 raise AuthError(msg)
             else:
                 state[SECTION] = self._refresh_grant(section)
@@ -155,17 +172,20 @@ class TokenStore:
         with self.transaction() as state:
             section = state.get(SECTION)
             if section and section.get("refresh_token") == tokens.get("refresh_token"):
-                section.update(cloud_id=entry.get("id"), site_url=entry.get("url"),
-                               site_name=entry.get("name"))
+                section.update(
+                    cloud_id=entry.get("id"), site_url=entry.get("url"), site_name=entry.get("name")
+                )
 
     # -- grants (inside a transaction) -------------------------------------------------
 
     def _check_client(self, section: dict[str, t.Any]) -> None:
         stored = section.get("client_id")
         if stored and stored != self.settings.oauth_client_id:
-            msg = (f"{LABEL}: the settings file {self.settings_file.path} holds tokens of "
-                   "another oauth_client_id; use that app's oauth_client_id, or another "
-                   "oauth_settings_location")
+            msg = (
+                f"{LABEL}: the settings file {self.settings_file.path} holds tokens of "
+                "another oauth_client_id; use that app's oauth_client_id, or another "
+                "oauth_settings_location"
+            )
             raise AuthError(msg)
 
     def _browser_grant(self) -> dict[str, t.Any]:
@@ -180,16 +200,18 @@ class TokenStore:
 
     def _code_grant(self, code: str) -> dict[str, t.Any]:
         tokens = self.run(self.oauth.code_grant(code))
-        LOGGER.info("%s: authorization code exchanged; tokens saved to %s", LABEL,
-                    self.settings_file.path)
+        LOGGER.info("%s: authorization code exchanged; tokens saved to %s", LABEL, self.settings_file.path)
         return tokens
 
     def _refresh_grant(self, section: dict[str, t.Any]) -> dict[str, t.Any]:
         answer = self.run(self.oauth.refresh_grant(section["refresh_token"]))
         keep = {k: section[k] for k in ("cloud_id", "site_url", "site_name") if k in section}
-        LOGGER.info("%s: access token refreshed (valid until %s); the new refresh token is "
-                    "saved to %s before use", LABEL, iso(answer["expires_at"]),
-                    self.settings_file.path)
+        LOGGER.info(
+            "%s: access token refreshed (valid until %s); the new refresh token is saved to %s before use",
+            LABEL,
+            iso(answer["expires_at"]),
+            self.settings_file.path,
+        )
         return {**keep, **answer}
 
 

@@ -48,7 +48,7 @@ _FATAL_STATUSES = {
     "LOCKED_OUT": "the Okta account is locked out: unlock it (or ask an Okta administrator)",
     "PASSWORD_EXPIRED": "the Okta password has expired: change it in Okta, then update password",
     "MFA_ENROLL": "Okta asks this user to enrol an MFA factor first: sign in to Okta once in a "
-                  "browser and enrol Okta Verify, SMS or Email",
+    "browser and enrol Okta Verify, SMS or Email",
     "RECOVERY": "the Okta account is in password recovery",
 }
 
@@ -66,8 +66,10 @@ class OktaOptions:
 
     def __repr__(self) -> str:
         """Never shows the token or the passcode."""
-        return (f"OktaOptions(mfa_type={self.mfa_type!r}, remember={self.mfa_remember_device}, "
-                f"api_token={'set' if self.api_token else 'unset'})")
+        return (
+            f"OktaOptions(mfa_type={self.mfa_type!r}, remember={self.mfa_remember_device}, "
+            f"api_token={'set' if self.api_token else 'unset'})"
+        )
 
     @classmethod
     def from_properties(cls, props: t.Mapping[str, t.Any]) -> OktaOptions:
@@ -86,12 +88,14 @@ class OktaOptions:
         except (TypeError, ValueError):
             msg = "sso_properties: MFAPollSeconds and MFATimeoutSeconds must be numbers"
             raise ConfigError(msg) from None
-        return cls(api_token=str(norm["api_token"]) if norm.get("api_token") else None,
-                   mfa_type=mfa_type or None,
-                   mfa_passcode=str(norm["mfa_passcode"]).strip() if norm.get("mfa_passcode")
-                   else None,
-                   mfa_remember_device=norm.get("mfa_remember_device", True), poll_seconds=max(poll, 0.0),
-                   push_timeout_seconds=max(limit, 0.0))
+        return cls(
+            api_token=str(norm["api_token"]) if norm.get("api_token") else None,
+            mfa_type=mfa_type or None,
+            mfa_passcode=str(norm["mfa_passcode"]).strip() if norm.get("mfa_passcode") else None,
+            mfa_remember_device=norm.get("mfa_remember_device", True),
+            poll_seconds=max(poll, 0.0),
+            push_timeout_seconds=max(limit, 0.0),
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -122,15 +126,21 @@ def _okta_json(step: str, answer: FlowResponse) -> dict[str, t.Any]:
         detail = "check user and password"
         if isinstance(data, dict) and data.get("errorCode") == "E0000011":
             detail = "the trusted application's api_token in sso_properties was refused"
-        raise LoginError(SCHEME, step, f"Okta refused the login ({server_answer(answer)}): "
-                         f"{detail}")
+        raise LoginError(SCHEME, step, f"Okta refused the login ({server_answer(answer)}): {detail}")
     if answer.status != 200 or not isinstance(data, dict) or "status" not in data:  # noqa: PLR2004
         raise unexpected_page(SCHEME, step, answer, "expected an Okta authentication answer")
     return data
 
 
-def okta_flow(*, user: str, password: str, login_url: str, exchange_url: str,
-              options: OktaOptions, device_token: str | None = None) -> Flow:
+def okta_flow(
+    *,
+    user: str,
+    password: str,
+    login_url: str,
+    exchange_url: str,
+    options: OktaOptions,
+    device_token: str | None = None,
+) -> Flow:
     """The Okta login as a flow; returns an :class:`OktaResult`."""
     org = okta_org(login_url)
     headers = {"Accept": "application/json", "Content-Type": "application/json"}
@@ -143,8 +153,9 @@ def okta_flow(*, user: str, password: str, login_url: str, exchange_url: str,
     # Every Okta call is yielded to the driver (tap_atlassian.auth.flow.drive), which retries a
     # 429 under the tap's one retry policy until Okta's X-Rate-Limit-Reset (UTC epoch seconds,
     # https://developer.okta.com/docs/reference/rl-best-practices/), bounded by max_retries.
-    data = _okta_json(step, ((yield FlowRequest("POST", f"{org}/api/v1/authn", step=step,
-                                                               headers=headers, json=body))))
+    data = _okta_json(
+        step, (yield FlowRequest("POST", f"{org}/api/v1/authn", step=step, headers=headers, json=body))
+    )
     data = yield from _past_password_warning(data, headers, step)
     factor_type = None
     if data["status"] == "MFA_REQUIRED":
@@ -152,34 +163,56 @@ def okta_flow(*, user: str, password: str, login_url: str, exchange_url: str,
         device_token = dt_cookie or device_token
         data = yield from _past_password_warning(data, headers, step)
     if data["status"] in _FATAL_STATUSES:
-        raise LoginError(SCHEME, step, f"Okta answered {data['status']}: "
-                         f"{_FATAL_STATUSES[data['status']]}")
+        raise LoginError(SCHEME, step, f"Okta answered {data['status']}: {_FATAL_STATUSES[data['status']]}")
     if data["status"] != "SUCCESS" or not isinstance(data.get("sessionToken"), str):
-        raise LoginError(SCHEME, step, f"Okta answered status {data['status']!r}, which "
-                         "tap-atlassian cannot complete without a browser")
-    page = yield FlowRequest("GET", login_url, step="the Okta app's embed link (sso_login_url)",
-                             params={"sessionToken": data["sessionToken"]},
-                             headers={"Accept": "text/html"})
+        raise LoginError(
+            SCHEME,
+            step,
+            f"Okta answered status {data['status']!r}, which tap-atlassian cannot complete without a browser",
+        )
+    page = yield FlowRequest(
+        "GET",
+        login_url,
+        step="the Okta app's embed link (sso_login_url)",
+        params={"sessionToken": data["sessionToken"]},
+        headers={"Accept": "text/html"},
+    )
     consumer = yield from submit_saml_form(SCHEME, page, exchange_url)
     remembered = device_token if options.mfa_remember_device else None
     return OktaResult(consumer=consumer, device_token=remembered, mfa_factor=factor_type)
 
 
-def _past_password_warning(data: dict[str, t.Any], headers: dict[str, str],
-                           step: str) -> t.Generator[t.Any, t.Any, dict[str, t.Any]]:
+def _past_password_warning(
+    data: dict[str, t.Any], headers: dict[str, str], step: str
+) -> t.Generator[t.Any, t.Any, dict[str, t.Any]]:
     """PASSWORD_WARN: the password is valid but expires soon; warn and ``skip`` (the
-    transaction's ``_links.skip``) to go on, as the Okta sign-in widget's "Remind me later"."""
+    transaction's ``_links.skip``) to go on, as the Okta sign-in widget's "Remind me later".
+    """
     if data.get("status") != "PASSWORD_WARN":
         return data
-    days = (((data.get("_embedded") or {}).get("policy") or {}).get("expiration") or {}).get("passwordExpireDays")
-    LOGGER.warning("okta: Okta says the password expires %s: change it in Okta, then update password; "
-                   "signing in meanwhile", f"in {days} days" if days is not None else "soon")
+    days = (((data.get("_embedded") or {}).get("policy") or {}).get("expiration") or {}).get(
+        "passwordExpireDays"
+    )
+    LOGGER.warning(
+        "okta: Okta says the password expires %s: change it in Okta, then update password; "
+        "signing in meanwhile",
+        f"in {days} days" if days is not None else "soon",
+    )
     skip = ((data.get("_links") or {}).get("skip") or {}).get("href")
     if not skip:
-        raise LoginError(SCHEME, step, "Okta answered PASSWORD_WARN without a skip link: change the "
-                         "password in Okta, then update password")
-    answer = (yield FlowRequest("POST", skip, step="Okta PASSWORD_WARN (skip)",
-                                               headers=headers, json={"stateToken": data.get("stateToken")}))
+        raise LoginError(
+            SCHEME,
+            step,
+            "Okta answered PASSWORD_WARN without a skip link: change the "
+            "password in Okta, then update password",
+        )
+    answer = yield FlowRequest(
+        "POST",
+        skip,
+        step="Okta PASSWORD_WARN (skip)",
+        headers=headers,
+        json={"stateToken": data.get("stateToken")},
+    )
     return _okta_json("Okta PASSWORD_WARN (skip)", answer)
 
 
@@ -187,8 +220,12 @@ def _pick_factor(data: dict[str, t.Any], options: OktaOptions) -> dict[str, t.An
     factors = data.get("_embedded", {}).get("factors") or []
     offered = sorted({f.get("factorType", "?") for f in factors})
     if not options.mfa_type:
-        raise LoginError(SCHEME, "MFA", f"Okta requires MFA (offered: {', '.join(offered)}); "
-                         "set sso_properties.mfa_type to OktaVerify, SMS or Email")
+        raise LoginError(
+            SCHEME,
+            "MFA",
+            f"Okta requires MFA (offered: {', '.join(offered)}); "
+            "set sso_properties.mfa_type to OktaVerify, SMS or Email",
+        )
     if options.mfa_type == "OktaVerify":
         wanted = ["token:software:totp"] if options.mfa_passcode else ["push"]
     else:
@@ -197,13 +234,18 @@ def _pick_factor(data: dict[str, t.Any], options: OktaOptions) -> dict[str, t.An
     # Okta Verify's own TOTP before a third-party authenticator's.
     candidates.sort(key=lambda f: f.get("provider") != "OKTA")
     if not candidates:
-        raise LoginError(SCHEME, "MFA", f"mfa_type {options.mfa_type} needs a {wanted[0]} factor "
-                         f"but Okta offers this user only: {', '.join(offered)}")
+        raise LoginError(
+            SCHEME,
+            "MFA",
+            f"mfa_type {options.mfa_type} needs a {wanted[0]} factor "
+            f"but Okta offers this user only: {', '.join(offered)}",
+        )
     return candidates[0]
 
 
-def _mfa(data: dict[str, t.Any], options: OktaOptions,
-         headers: dict[str, str]) -> t.Generator[t.Any, t.Any, tuple[dict, str, str | None]]:
+def _mfa(
+    data: dict[str, t.Any], options: OktaOptions, headers: dict[str, str]
+) -> t.Generator[t.Any, t.Any, tuple[dict, str, str | None]]:
     """Okta step 2: verify one factor. Returns (final answer, factorType, DT cookie)."""
     factor = _pick_factor(data, options)
     kind = factor["factorType"]
@@ -212,48 +254,76 @@ def _mfa(data: dict[str, t.Any], options: OktaOptions,
     if options.mfa_remember_device:
         verify = _with_query(verify, rememberDevice="true")
     step = f"MFA ({kind} verify)"
-    LOGGER.info("okta: Okta asks for MFA; verifying the %s factor%s", kind,
-                " (remembering this device)" if options.mfa_remember_device else "")
+    LOGGER.info(
+        "okta: Okta asks for MFA; verifying the %s factor%s",
+        kind,
+        " (remembering this device)" if options.mfa_remember_device else "",
+    )
     if kind == "push":
-        answer = (yield FlowRequest("POST", verify, step=step, headers=headers,
-                                   json={"stateToken": state}))
+        answer = yield FlowRequest("POST", verify, step=step, headers=headers, json={"stateToken": state})
         result, answer = yield from _poll_push(answer, state, options, headers, step)
     elif options.mfa_passcode:
-        answer = (yield FlowRequest("POST", verify, step=step, headers=headers,
-                                   json={"stateToken": state, "passCode": options.mfa_passcode}))
+        answer = yield FlowRequest(
+            "POST",
+            verify,
+            step=step,
+            headers=headers,
+            json={"stateToken": state, "passCode": options.mfa_passcode},
+        )
         if answer.status == 403 or (answer.json() or {}).get("factorResult") in {  # noqa: PLR2004
-                "FAILED", "PASSCODE_REPLAYED", "TIME_WINDOW_EXCEEDED"}:
+            "FAILED",
+            "PASSCODE_REPLAYED",
+            "TIME_WINDOW_EXCEEDED",
+        }:
             if kind == "token:software:totp":
-                raise LoginError(SCHEME, step, f"Okta refused the passcode in "
-                                 f"sso_properties.mfa_passcode ({server_answer(answer)}); set a "
-                                 "current code from the authenticator app and run again")
+                raise LoginError(
+                    SCHEME,
+                    step,
+                    f"Okta refused the passcode in "
+                    f"sso_properties.mfa_passcode ({server_answer(answer)}); set a "
+                    "current code from the authenticator app and run again",
+                )
             yield from _send_challenge(verify, state, headers, kind, step, refused=answer)
         result = _okta_json(step, answer)
     else:
         yield from _send_challenge(verify, state, headers, kind, step, refused=None)
     if result.get("status") != "SUCCESS":
-        raise LoginError(SCHEME, step, f"Okta answered {result.get('status')} / "
-                         f"{result.get('factorResult')} instead of SUCCESS")
+        raise LoginError(
+            SCHEME,
+            step,
+            f"Okta answered {result.get('status')} / {result.get('factorResult')} instead of SUCCESS",
+        )
     return result, kind, answer.cookies.get("DT")
 
 
-def _send_challenge(verify: str, state: str, headers: dict[str, str], kind: str, step: str,
-                    refused: FlowResponse | None) -> t.Generator[t.Any, t.Any, None]:
+def _send_challenge(
+    verify: str, state: str, headers: dict[str, str], kind: str, step: str, refused: FlowResponse | None
+) -> t.Generator[t.Any, t.Any, None]:
     """SMS / e-mail without a (good) passcode: have Okta send one, then stop and say so."""
-    answer = yield FlowRequest("POST", verify, step=step, headers=headers,
-                               json={"stateToken": state})
+    answer = yield FlowRequest("POST", verify, step=step, headers=headers, json={"stateToken": state})
     if answer.status != 200:  # noqa: PLR2004
         raise unexpected_page(SCHEME, step, answer, f"Okta did not send a new {kind} code")
     where = {"sms": "by SMS", "email": "by e-mail"}.get(kind, f"by {kind}")
-    why = (f"Okta refused the passcode in sso_properties.mfa_passcode "
-           f"({server_answer(refused)}). " if refused else "")
-    raise LoginError(SCHEME, "MFA", f"{why}Okta has sent a new one-time code {where}: set "
-                     "sso_properties.mfa_passcode (MFAPassCode) to that code and run again")
+    why = (
+        f"Okta refused the passcode in sso_properties.mfa_passcode ({server_answer(refused)}). "
+        if refused
+        else ""
+    )
+    raise LoginError(
+        SCHEME,
+        "MFA",
+        f"{why}Okta has sent a new one-time code {where}: set "
+        "sso_properties.mfa_passcode (MFAPassCode) to that code and run again",
+    )
 
 
-def _poll_push(answer: FlowResponse, state: str, options: OktaOptions,
-               headers: dict[str, str], step: str,
-               ) -> t.Generator[t.Any, t.Any, tuple[dict, FlowResponse]]:
+def _poll_push(
+    answer: FlowResponse,
+    state: str,
+    options: OktaOptions,
+    headers: dict[str, str],
+    step: str,
+) -> t.Generator[t.Any, t.Any, tuple[dict, FlowResponse]]:
     """Okta Verify push: poll ``_links.next`` while WAITING; REJECTED / TIMEOUT are fatal."""
     waited = 0.0
     announced = False
@@ -262,22 +332,34 @@ def _poll_push(answer: FlowResponse, state: str, options: OktaOptions,
         result = data.get("factorResult")
         if result == "WAITING" and not announced:
             announced = True
-            challenge = (data.get("_embedded", {}).get("factor", {}).get("_embedded", {})
-                         .get("challenge", {}).get("correctAnswer"))
-            LOGGER.warning("okta: Okta Verify push sent: approve it on your device%s (waiting "
-                           "up to %.0f s)", f", choosing {challenge}" if challenge else "",
-                           options.push_timeout_seconds)
+            challenge = (
+                data.get("_embedded", {})
+                .get("factor", {})
+                .get("_embedded", {})
+                .get("challenge", {})
+                .get("correctAnswer")
+            )
+            LOGGER.warning(
+                "okta: Okta Verify push sent: approve it on your device%s (waiting up to %.0f s)",
+                f", choosing {challenge}" if challenge else "",
+                options.push_timeout_seconds,
+            )
         if data["status"] == "SUCCESS":
             return data, answer
         if result == "REJECTED":
             raise LoginError(SCHEME, step, "the Okta Verify push was rejected on the device")
         if result == "TIMEOUT" or (result == "WAITING" and waited >= options.push_timeout_seconds):
-            raise LoginError(SCHEME, step, "the Okta Verify push was not answered in time "
-                             f"(after {waited:.0f} s); approve it on the device within the time "
-                             "limit, or use MFAPassCode with a TOTP code")
+            raise LoginError(
+                SCHEME,
+                step,
+                "the Okta Verify push was not answered in time "
+                f"(after {waited:.0f} s); approve it on the device within the time "
+                "limit, or use MFAPassCode with a TOTP code",
+            )
         if result != "WAITING":
-            raise LoginError(SCHEME, step, f"unexpected Okta push result {result!r} "
-                             f"(status {data['status']})")
+            raise LoginError(
+                SCHEME, step, f"unexpected Okta push result {result!r} (status {data['status']})"
+            )
         next_href = data.get("_links", {}).get("next", {}).get("href")
         if not next_href:
             raise unexpected_page(SCHEME, step, answer, "a WAITING push answer without a poll link")
@@ -285,8 +367,9 @@ def _poll_push(answer: FlowResponse, state: str, options: OktaOptions,
         waited += options.poll_seconds
         if options.mfa_remember_device:
             next_href = _with_query(next_href, rememberDevice="true")
-        answer = (yield FlowRequest("POST", next_href, step=step + " poll", headers=headers,
-                                                   json={"stateToken": state}))
+        answer = yield FlowRequest(
+            "POST", next_href, step=step + " poll", headers=headers, json={"stateToken": state}
+        )
 
 
 class OktaAuth(SamlSchemeAuth):
@@ -321,15 +404,13 @@ class OktaAuth(SamlSchemeAuth):
         others = [k for k in sorted(state) if k.startswith("okta:") and k != self.section]
         for section in (self.section, *others):
             stored = state.get(section) or {}
-            if stored.get("device_token") and all(
-                    stored.get(k) == v for k, v in self._owner().items()):
+            if stored.get("device_token") and all(stored.get(k) == v for k, v in self._owner().items()):
                 return stored["device_token"]
         return None
 
     def state_after_login(self, result: OktaResult) -> dict[str, t.Any]:
         """Keep Okta's device token (when remembering devices) for the next run."""
-        return {**self._owner(), "device_token": result.device_token} if result.device_token \
-            else {}
+        return {**self._owner(), "device_token": result.device_token} if result.device_token else {}
 
     def login_flow(self) -> Flow:
         """Okta steps 1-3 for this product, with this machine's device token."""
@@ -337,9 +418,14 @@ class OktaAuth(SamlSchemeAuth):
         if device is None and self.options.mfa_remember_device:
             device = secrets.token_hex(16)  # Okta accepts a client-chosen token (<= 32 chars)
         s = self.settings
-        return okta_flow(user=s.user or "", password=s.password or "",
-                         login_url=self.target.login_url, exchange_url=self.target.exchange_url,
-                         options=self.options, device_token=device)
+        return okta_flow(
+            user=s.user or "",
+            password=s.password or "",
+            login_url=self.target.login_url,
+            exchange_url=self.target.exchange_url,
+            options=self.options,
+            device_token=device,
+        )
 
     def status(self) -> dict[str, t.Any]:
         """Whether a device token is remembered (never the token)."""
@@ -348,5 +434,9 @@ class OktaAuth(SamlSchemeAuth):
         except LoginError:  # status must not fail on an unreadable file
             remembered = False
         status = super().status()
-        return {**status, "stored_state": remembered or status["session_stored"],
-                "device_remembered": remembered, "mfa_type": self.options.mfa_type}
+        return {
+            **status,
+            "stored_state": remembered or status["session_stored"],
+            "device_remembered": remembered,
+            "mfa_type": self.options.mfa_type,
+        }

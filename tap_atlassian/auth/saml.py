@@ -57,7 +57,8 @@ _SECRET_QUERY = re.compile(r"\b(sessionToken|token|SAMLResponse|stateToken)=[^&\
 
 class _QueryGuard(logging.Filter):
     """Masks Okta's single-use ``sessionToken`` (and like values) in urllib3's DEBUG request
-    lines, the only place a URL with its query is logged."""
+    lines, the only place a URL with its query is logged.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -83,15 +84,17 @@ def origin(url: str) -> tuple[str, str, int | None]:
 
 def server_answer(response: FlowResponse) -> str:
     """``HTTP 401 (E0000004: Authentication failed)``: the status and, when the body has any,
-    the server's own words (:func:`tap_atlassian.errors.server_message`, never a secret)."""
+    the server's own words (:func:`tap_atlassian.errors.server_message`, never a secret).
+    """
     words = server_message(response) if response.body.strip() else ""
     return f"HTTP {response.status} ({words})" if words else f"HTTP {response.status}"
 
 
 def unexpected_page(scheme: str, step: str, response: FlowResponse, what: str) -> LoginError:
     """The error for an identity-provider answer that is not what the flow expects."""
-    return LoginError(scheme, step, f"unexpected answer from {public_url(response.url)}: "
-                      f"{server_answer(response)}, {what}")
+    return LoginError(
+        scheme, step, f"unexpected answer from {public_url(response.url)}: {server_answer(response)}, {what}"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -124,28 +127,34 @@ def parse_saml_form(scheme: str, step: str, response: FlowResponse) -> SamlForm:
         if fields.get("SAMLResponse"):
             action = urljoin(response.url, form.get("action") or response.url)
             return SamlForm(action=action, fields=fields)
-    raise unexpected_page(scheme, step, response, "the page has no form with a SAMLResponse "
-                          "(check the user's access to the application and sso_login_url)")
+    raise unexpected_page(
+        scheme,
+        step,
+        response,
+        "the page has no form with a SAMLResponse "
+        "(check the user's access to the application and sso_login_url)",
+    )
 
 
 def parse_saml_xml(scheme: str, step: str, saml_response_b64: str) -> etree._Element:
     """Decode and parse a ``SAMLResponse``: no entity resolution, no DTD, no network."""
     try:
         raw = base64.b64decode(saml_response_b64, validate=False)
-        parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False,
-                                 huge_tree=False, remove_comments=True)
+        parser = etree.XMLParser(
+            resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False, remove_comments=True
+        )
         return etree.fromstring(raw, parser=parser)
     except (ValueError, etree.XMLSyntaxError):
-        raise LoginError(scheme, step, "the identity provider's SAMLResponse is not a SAML "
-                         "document") from None
+        raise LoginError(
+            scheme, step, "the identity provider's SAMLResponse is not a SAML document"
+        ) from None
 
 
 def check_saml_status(scheme: str, step: str, saml_response_b64: str) -> None:
     """Refuse a SAML Response whose top-level status is not Success."""
     root = parse_saml_xml(scheme, step, saml_response_b64)
     if root.tag != f"{{{SAMLP_NS}}}Response":
-        raise LoginError(scheme, step, "the identity provider's SAMLResponse is not a SAML "
-                         "2.0 Response")
+        raise LoginError(scheme, step, "the identity provider's SAMLResponse is not a SAML 2.0 Response")
     code = root.find(f"{{{SAMLP_NS}}}Status/{{{SAMLP_NS}}}StatusCode")
     value = code.get("Value") if code is not None else None
     if value != SAML_SUCCESS:
@@ -159,24 +168,41 @@ def submit_saml_form(scheme: str, page: FlowResponse, exchange_url: str) -> Flow
     """
     form = parse_saml_form(scheme, "the SAML form", page)
     if origin(form.action) != origin(exchange_url):
-        raise LoginError(scheme, "the SAML form", f"refused: the form at {public_url(page.url)} "
-                         f"posts to {public_url(form.action)}, not to the origin of "
-                         "sso_exchange_url; the assertion is sent only to the product")
+        raise LoginError(
+            scheme,
+            "the SAML form",
+            f"refused: the form at {public_url(page.url)} "
+            f"posts to {public_url(form.action)}, not to the origin of "
+            "sso_exchange_url; the assertion is sent only to the product",
+        )
     check_saml_status(scheme, "the SAML form", form.fields["SAMLResponse"])
     step = "the SAML assertion consumer"
-    answer = yield FlowRequest("POST", exchange_url, step=step, data=form.fields,
-                               headers={"Accept": "text/html,application/json"},
-                               follow_redirects=False)
+    answer = yield FlowRequest(
+        "POST",
+        exchange_url,
+        step=step,
+        data=form.fields,
+        headers={"Accept": "text/html,application/json"},
+        follow_redirects=False,
+    )
     location = answer.header("Location") or ""
     if answer.status >= 400 or is_login_redirect(answer.status, location):  # noqa: PLR2004
-        raise LoginError(scheme, step, f"{public_url(exchange_url)} did not accept the "
-                         f"assertion: {server_answer(answer)}"
-                         + (f", redirect to {public_url(location)}" if location else "")
-                         + " (check sso_exchange_url and the product's SSO configuration)")
+        raise LoginError(
+            scheme,
+            step,
+            f"{public_url(exchange_url)} did not accept the "
+            f"assertion: {server_answer(answer)}"
+            + (f", redirect to {public_url(location)}" if location else "")
+            + " (check sso_exchange_url and the product's SSO configuration)",
+        )
     if not answer.cookies:
-        raise LoginError(scheme, step, f"{public_url(exchange_url)} answered "
-                         f"{server_answer(answer)} but set no session cookie (check "
-                         "sso_exchange_url: it must be the product's samlconsumer)")
+        raise LoginError(
+            scheme,
+            step,
+            f"{public_url(exchange_url)} answered "
+            f"{server_answer(answer)} but set no session cookie (check "
+            "sso_exchange_url: it must be the product's samlconsumer)",
+        )
     return answer
 
 
@@ -214,13 +240,15 @@ def sso_target(settings: Settings, product: str, site: Site) -> SsoTarget:
         login = settings.confluence_sso_login_url or login
         own_host = exchange and origin(exchange) != origin(site.base_url)
         exchange = settings.confluence_sso_exchange_url or (
-            default_exchange if own_host or not exchange else exchange)
+            default_exchange if own_host or not exchange else exchange
+        )
     return SsoTarget(login_url=login, exchange_url=exchange or default_exchange)
 
 
 def _cookie_for(domain: str, host: str) -> bool:
     """Whether a cookie of ``domain`` is sent to ``host`` (``.local``: how the standard
-    library's jar names a dotless host such as ``localhost``)."""
+    library's jar names a dotless host such as ``localhost``).
+    """
     domain = domain.lstrip(".").lower()
     return domain in (host, f"{host}.local") or host.endswith(f".{domain}")
 
@@ -249,7 +277,8 @@ class SamlSchemeAuth(SchemeAuth):
 
     def state_after_login(self, result: t.Any) -> dict[str, t.Any]:  # noqa: ARG002
         """Hook: what to keep in this product's settings-file section besides the session
-        (Okta: the remembered device token)."""
+        (Okta: the remembered device token).
+        """
         return {}
 
     # -- login state kept between runs: settings file, section "<scheme>:<product>" ----------
@@ -262,8 +291,9 @@ class SamlSchemeAuth(SchemeAuth):
     def state_file(self) -> SettingsFile:
         """The encrypted settings file; its key defaults to one derived from ``password``."""
         try:
-            passphrase = resolve_passphrase(self.settings.oauth_settings_passphrase,
-                                            self.settings.password, "password")
+            passphrase = resolve_passphrase(
+                self.settings.oauth_settings_passphrase, self.settings.password, "password"
+            )
             return SettingsFile(self.settings.oauth_settings_location, passphrase)
         except SettingsFileError as exc:
             raise LoginError(self.name, "the settings file", str(exc)) from None
@@ -285,18 +315,21 @@ class SamlSchemeAuth(SchemeAuth):
             raise LoginError(self.name, "the settings file", str(exc)) from None
 
     def _session_owner(self) -> dict[str, str]:
-        return {"user": self.settings.user or "", "login_url": public_url(self.target.login_url),
-                "exchange_url": public_url(self.target.exchange_url)}
+        return {
+            "user": self.settings.user or "",
+            "login_url": public_url(self.target.login_url),
+            "exchange_url": public_url(self.target.exchange_url),
+        }
 
     def _stored_session(self) -> dict[str, t.Any]:
         """The stored session for this user, IdP and consumer: this product's, or the other
-        product's when both are the same service provider (one login served both)."""
+        product's when both are the same service provider (one login served both).
+        """
         state = self.load_state()
         others = sorted(k for k in state if k.startswith(f"{self.name}:") and k != self.section)
         for section in (self.section, *others):
             stored = (state.get(section) or {}).get("session") or {}
-            if stored.get("cookies") and all(
-                    stored.get(k) == v for k, v in self._session_owner().items()):
+            if stored.get("cookies") and all(stored.get(k) == v for k, v in self._session_owner().items()):
                 return stored
         return {}
 
@@ -306,33 +339,54 @@ class SamlSchemeAuth(SchemeAuth):
         if not stored:
             return False
         now = time.time()
-        cookies = [c for c in stored.get("cookies") or [] if not c.get("expires")
-                   or c["expires"] > now]
+        cookies = [c for c in stored.get("cookies") or [] if not c.get("expires") or c["expires"] > now]
         for c in cookies:
-            session.cookies.set_cookie(requests.cookies.create_cookie(
-                c["name"], c["value"], domain=c["domain"], path=c["path"],
-                secure=c["secure"], expires=c.get("expires")))
+            session.cookies.set_cookie(
+                requests.cookies.create_cookie(
+                    c["name"],
+                    c["value"],
+                    domain=c["domain"],
+                    path=c["path"],
+                    secure=c["secure"],
+                    expires=c.get("expires"),
+                )
+            )
         if cookies:
-            LOGGER.info("%s: using the %s session stored by an earlier run", self.name,
-                        self.product)
+            LOGGER.info("%s: using the %s session stored by an earlier run", self.name, self.product)
         return bool(cookies)
 
     def _key(self) -> tuple[t.Any, ...]:
         # One tap run builds both products' schemes from the same Settings object.
-        return (id(self.settings), self.name, self.target.login_url,
-                public_url(self.target.exchange_url))
+        return (id(self.settings), self.name, self.target.login_url, public_url(self.target.exchange_url))
 
     def _login(self, session: requests.Session) -> None:
-        LOGGER.info("%s: signing in to %s through %s", self.name, self.product,
-                    public_url(self.target.login_url))
+        LOGGER.info(
+            "%s: signing in to %s through %s", self.name, self.product, public_url(self.target.login_url)
+        )
         flow = self.login_flow()
-        result = drive(flow, session, scheme=self.name, settings=self.settings,
-                       timeout=min(self.settings.request_timeout, 120.0))
+        result = drive(
+            flow,
+            session,
+            scheme=self.name,
+            settings=self.settings,
+            timeout=min(self.settings.request_timeout, 120.0),
+        )
         host = origin(self.target.exchange_url)[1]
         jar = [c for c in session.cookies if _cookie_for(c.domain, host)]
-        stored = {**self._session_owner(), "cookies": [
-            {"name": c.name, "value": c.value, "domain": c.domain, "path": c.path,
-             "secure": c.secure, "expires": c.expires} for c in jar]}
+        stored = {
+            **self._session_owner(),
+            "cookies": [
+                {
+                    "name": c.name,
+                    "value": c.value,
+                    "domain": c.domain,
+                    "path": c.path,
+                    "secure": c.secure,
+                    "expires": c.expires,
+                }
+                for c in jar
+            ],
+        }
         self._save_state({**self.state_after_login(result), "session": stored})
         with self._shared_lock:
             gen = self._shared.get(self._key(), (0, [], None))[0] + 1
@@ -355,8 +409,12 @@ class SamlSchemeAuth(SchemeAuth):
         """On a 401 or a login redirect: one fresh login, then retry the request."""
         if not is_rejection(response):
             return False
-        LOGGER.info("%s: the %s session was refused (HTTP %s); signing in again", self.name,
-                    self.product, response.status_code)
+        LOGGER.info(
+            "%s: the %s session was refused (HTTP %s); signing in again",
+            self.name,
+            self.product,
+            response.status_code,
+        )
         with self._shared_lock:
             shared = self._shared.get(self._key())
         if shared and shared[0] > self._generation:  # another product already logged in again
@@ -378,6 +436,10 @@ class SamlSchemeAuth(SchemeAuth):
             stored = bool(self._stored_session())
         except LoginError:
             stored = False
-        return {**super().status(), "sso_login_url": public_url(self.target.login_url),
-                "sso_exchange_url": public_url(self.target.exchange_url),
-                "session_stored": stored, "stored_state": stored}
+        return {
+            **super().status(),
+            "sso_login_url": public_url(self.target.login_url),
+            "sso_exchange_url": public_url(self.target.exchange_url),
+            "session_stored": stored,
+            "stored_state": stored,
+        }

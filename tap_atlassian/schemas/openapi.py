@@ -35,8 +35,8 @@ LOOSE_OBJECT: dict[str, t.Any] = {"type": ["object", "null"], "additionalPropert
 KEEP_FORMATS = {"date-time", "date"}
 # (document, component, property) -> format, where a document types a timestamp as text.
 FORMAT_FIXES: dict[tuple[str, str, str], str] = {
-    ("jsm", "DateDTO", "iso8601"): "date-time",   # "2021-01-20T14:50:53+0700"
-    ("jsm", "DateDTO", "jira"): "date-time",      # "2016-09-28T23:08:32.097+1000"
+    ("jsm", "DateDTO", "iso8601"): "date-time",  # "2021-01-20T14:50:53+0700"
+    ("jsm", "DateDTO", "jira"): "date-time",  # "2016-09-28T23:08:32.097+1000"
 }
 
 

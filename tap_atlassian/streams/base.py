@@ -25,10 +25,10 @@ from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams import Stream
 
 from tap_atlassian import custom_fields, records
-from tap_atlassian.errors import AccessError
-from tap_atlassian.schemas import schema
 from tap_atlassian.client import PRODUCT_PROBES
+from tap_atlassian.errors import AccessError
 from tap_atlassian.progress import Progress
+from tap_atlassian.schemas import schema
 from tap_atlassian.windows import format_utc
 
 if t.TYPE_CHECKING:
@@ -97,12 +97,17 @@ class AtlassianStream(Stream):
         for stream_map in self.stream_maps:
             mapped = stream_map.transform(record)
             if mapped is not None:
-                yield RecordMessage(stream=stream_map.stream_alias, record=mapped,
-                                    version=self._stream_version, time_extracted=utc_now())
+                yield RecordMessage(
+                    stream=stream_map.stream_alias,
+                    record=mapped,
+                    version=self._stream_version,
+                    time_extracted=utc_now(),
+                )
 
     def _warn_renamed_fields(self) -> None:
         """``custom_field_names``: a field renamed on the site since discovery keeps its column
-        (the catalog's) and is named in one WARNING (``/rest/api/{3,2}/field``)."""
+        (the catalog's) and is named in one WARNING (``/rest/api/{3,2}/field``).
+        """
         try:
             body, _ = self.client.get(f"/rest/api/{'3' if self.is_cloud else '2'}/field")
         except AccessError as exc:
@@ -112,16 +117,22 @@ class AtlassianStream(Stream):
 
     def _note_undeclared(self, record: dict) -> None:
         """One INFO per top-level property the schema does not declare: it is emitted, but a
-        loader that makes columns from the schema keeps it only once declared."""
+        loader that makes columns from the schema keeps it only once declared.
+        """
         extra = records.undeclared(record, self._declared)
         if extra:
             self._declared |= frozenset(extra)
-            LOGGER.info("%s: records carry %s, which the schema does not declare (kept in the "
-                        "record; declared loosely by additionalProperties)", self.name, ", ".join(extra))
+            LOGGER.info(
+                "%s: records carry %s, which the schema does not declare (kept in the "
+                "record; declared loosely by additionalProperties)",
+                self.name,
+                ", ".join(extra),
+            )
 
     def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
         """Bookmarks follow live records only: a tombstone's (older, or unknown) time never moves
-        one, nor does a record older than the bookmark (a late one, re-read by the look-back)."""
+        one, nor does a record older than the bookmark (a late one, re-read by the look-back).
+        """
         if latest_record.get(DELETED_AT) is not None:
             return
         self.record_seen(latest_record)
@@ -133,16 +144,19 @@ class AtlassianStream(Stream):
 
     def record_seen(self, record: dict) -> None:
         """A live record handed to the loader (in emission order, on the sync's thread, so in
-        step with the STATE messages): streams that keep what they emitted note it here."""
+        step with the STATE messages): streams that keep what they emitted note it here.
+        """
 
     def state_changed(self) -> None:
         """The stream changed its state itself (delete sweep, look-back pairs): the SDK's final
-        STATE message must be written even when the last record's was."""
+        STATE message must be written even when the last record's was.
+        """
         self.state_manager.is_flushed = False
 
     def _sync_with_progress(self, context: dict | None) -> None:
         """The SDK's sync, with progress lines and, for a top-level stream, one summary line for
-        it and each of its child streams at the end (:mod:`tap_atlassian.progress`)."""
+        it and each of its child streams at the end (:mod:`tap_atlassian.progress`).
+        """
         if not self.progress.running:
             self.progress.start(self.client.stats)
         previous = self.client.cache.get("progress")
@@ -156,7 +170,8 @@ class AtlassianStream(Stream):
 
     def tombstone(self, keys: t.Mapping[str, t.Any], replication_value: t.Any = None) -> dict:  # noqa: ANN401
         """A deleted record: its key properties, the replication key (the last known value,
-        else null) and ``_sdc_deleted_at`` (now, UTC), the Singer soft-delete convention."""
+        else null) and ``_sdc_deleted_at`` (now, UTC), the Singer soft-delete convention.
+        """
         record = dict(keys)
         if self.replication_key:
             record[self.replication_key] = replication_value
@@ -183,8 +198,13 @@ class AtlassianStream(Stream):
         """Atlassian Cloud (else Server / Data Center)."""
         return self.site.is_cloud
 
-    def paginate(self, path: str, paginator_cls: type[Paginator],
-                 params: t.Mapping[str, t.Any] | None = None, max_limit: int | None = None) -> t.Iterator[dict]:
+    def paginate(
+        self,
+        path: str,
+        paginator_cls: type[Paginator],
+        params: t.Mapping[str, t.Any] | None = None,
+        max_limit: int | None = None,
+    ) -> t.Iterator[dict]:
         """Every record of a paged endpoint, page by page (``max_limit``: the endpoint's cap)."""
         paginator = paginator_cls(dict(params or {}), self.settings.page_size, max_limit)
         for records in self.client.pages(path, paginator):
@@ -197,8 +217,9 @@ class AtlassianStream(Stream):
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
         """Declarative default: ``path`` paged with ``paginator``."""
         assert self.paginator is not None  # noqa: S101
-        yield from self.paginate(self.path.format(**(context or {})), self.paginator,
-                                 self.get_url_params(context))
+        yield from self.paginate(
+            self.path.format(**(context or {})), self.paginator, self.get_url_params(context)
+        )
 
     def skip_reason(self) -> str | None:
         """Why this run skips the stream: a scope the login lacks, a product the site lacks."""
@@ -231,9 +252,17 @@ class AtlassianStream(Stream):
         warned = self.client.cache.setdefault("skip_warned", set())
         if missing not in warned:
             warned.add(missing)
-            probe = PRODUCT_PROBES[t.cast(str, self.requires)][0]
-            streams = sorted(s.name for s in self._tap.streams.values()  # type: ignore[attr-defined]
-                             if getattr(s, "requires", None) == self.requires and s.selected)
-            LOGGER.warning("%s streams skipped (%s): this site has no %s (GET %s answered 404); "
-                           "the run goes on with the other streams", missing, ", ".join(streams),
-                           missing, self.client.url(probe))
+            probe = PRODUCT_PROBES[t.cast("str", self.requires)][0]
+            streams = sorted(
+                s.name
+                for s in self._tap.streams.values()  # type: ignore[attr-defined]
+                if getattr(s, "requires", None) == self.requires and s.selected
+            )
+            LOGGER.warning(
+                "%s streams skipped (%s): this site has no %s (GET %s answered 404); "
+                "the run goes on with the other streams",
+                missing,
+                ", ".join(streams),
+                missing,
+                self.client.url(probe),
+            )

@@ -88,15 +88,21 @@ class ConfluenceStream(AtlassianStream):
         if "spaces" not in cache:
             keys = list(self.settings.space_keys)
             if self.is_cloud:
-                found = list(self.paginate("/api/v2/spaces", CursorLinkPaginator,
-                                           {"keys": keys or None}))
+                found = list(self.paginate("/api/v2/spaces", CursorLinkPaginator, {"keys": keys or None}))
             else:
-                found = list(self.paginate("/rest/api/space", StartLimitLinkPaginator,
-                                           {"spaceKey": Repeat(keys) if keys else None}, 500))
+                found = list(
+                    self.paginate(
+                        "/rest/api/space",
+                        StartLimitLinkPaginator,
+                        {"spaceKey": Repeat(keys) if keys else None},
+                        500,
+                    )
+                )
             missing = set(keys) - {s.get("key") for s in found}
             for key in sorted(missing):
-                LOGGER.warning("space_keys: space %s not found or not readable with these "
-                               "credentials; skipped", key)
+                LOGGER.warning(
+                    "space_keys: space %s not found or not readable with these credentials; skipped", key
+                )
             cache["spaces"] = found
         return cache["spaces"]
 
@@ -115,7 +121,8 @@ class ConfluenceSpacesStream(ConfluenceStream):
 class ConfluenceContentStream(ConfluenceStream):
     """One content type (pages or blog posts) with its storage body, incremental on
     ``last_modified``. Subclasses only name the type: ``content_type`` (v1 ``type`` and CQL
-    ``type =``), ``collection`` (the v2 path, ``/api/v2/{collection}``) and ``v1_expand``."""
+    ``type =``), ``collection`` (the v2 path, ``/api/v2/{collection}``) and ``v1_expand``.
+    """
 
     content_type: t.ClassVar[str]
     collection: t.ClassVar[str]
@@ -132,7 +139,8 @@ class ConfluenceContentStream(ConfluenceStream):
     def check_sorted(self) -> bool:  # type: ignore[override]
         """Full syncs keep the greatest value; incremental runs never raise on a small disorder
         (CQL's time and the version's time may differ): the bookmark then moves back, which
-        only re-reads."""
+        only re-reads.
+        """
         return not self.is_sorted
 
     def _incremental_start(self) -> str | None:
@@ -144,18 +152,22 @@ class ConfluenceContentStream(ConfluenceStream):
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
         """Full or incremental, Cloud or Server; late-indexed records of the look-back span;
-        then the delete sweep (tombstones, restores)."""
+        then the delete sweep (tombstones, restores).
+        """
         start = self.get_starting_timestamp(context) if self._incremental_start() else None
         sweep = ContentSweep(self)
         state = self.get_context_state(None)
-        lookback = Lookback(state, parse_time(state.get("replication_key_value")), self.settings.lookback_minutes)
+        lookback = Lookback(
+            state, parse_time(state.get("replication_key_value")), self.settings.lookback_minutes
+        )
         if start is None:
             records = self._cloud_full() if self.is_cloud else self._server_full()
         else:
             window = Window.build(start, self.settings.search_lag_minutes, confluence_zone(self.client))
             late = self._late(window, lookback)
-            records = itertools.chain(late, self._cloud_changed(window) if self.is_cloud else
-                                      self._server_changed(window))
+            records = itertools.chain(
+                late, self._cloud_changed(window) if self.is_cloud else self._server_changed(window)
+            )
         for batch in chunks(records, self.settings.page_size):
             fresh = [r for r in batch if lookback.is_new(self._number(r.get("id")), self.time_of(r))]
             for record in self.finish(fresh):
@@ -173,7 +185,8 @@ class ConfluenceContentStream(ConfluenceStream):
     def _late(self, window: Window, lookback: Lookback) -> t.Iterator[dict]:
         """Records of ``[bookmark - lookback_minutes, bookmark]`` not emitted at their version:
         the span is searched for ids and versions only (CQL, ``expand=version``), and only
-        the new ones are read in full, by id through ``ApiClient.map``."""
+        the new ones are read in full, by id through ``ApiClient.map``.
+        """
         span = lookback.window(window)
         if span is None:
             return
@@ -184,10 +197,17 @@ class ConfluenceContentStream(ConfluenceStream):
             paginator = StartLimitLinkPaginator(params, LOOKBACK_PAGE, LOOKBACK_PAGE)
         late: list[str] = []
         for hits in self.client.pages("/rest/api/content/search", paginator):
-            late += [str(h["id"]) for h in hits if h.get("id") and span.admits(self.time_of(h))
-                     and lookback.is_new(self._number(h["id"]), self.time_of(h))]
+            late += [
+                str(h["id"])
+                for h in hits
+                if h.get("id")
+                and span.admits(self.time_of(h))
+                and lookback.is_new(self._number(h["id"]), self.time_of(h))
+            ]
         if late:
-            LOGGER.info("%s: %d records indexed after the bookmark passed them (look-back)", self.name, len(late))
+            LOGGER.info(
+                "%s: %d records indexed after the bookmark passed them (look-back)", self.name, len(late)
+            )
         for record in self.client.map(self._late_one, late):
             if record is not None and record.get("status", "current") == "current":
                 yield record
@@ -206,15 +226,20 @@ class ConfluenceContentStream(ConfluenceStream):
     def finish(self, batch: list[dict]) -> list[dict]:
         """``last_modified`` and the ``labels`` (names and ids) of a batch of pages or blog posts:
         Cloud v2 ``/{collection}/{id}/labels`` per record (``ApiClient.map``), Server/DC the
-        ``metadata.labels`` expansion (paged on when a record has more labels than it holds)."""
+        ``metadata.labels`` expansion (paged on when a record has more labels than it holds).
+        """
         reader = self._v2_labels if self.is_cloud else self._v1_labels
         kept = []
         for record, labels in zip(batch, self.client.map(reader, batch)):
             record.pop("metadata", None)  # Server: held the labels, which the record now carries
             when = page_time(record) or self._time_by_id(record)
             if when is None:  # no replication key: it would pass every window and break the schema
-                LOGGER.warning("%s: %s has no version time (neither version nor history.lastUpdated, "
-                               "also when read by id); skipped", self.name, record.get("id"))
+                LOGGER.warning(
+                    "%s: %s has no version time (neither version nor history.lastUpdated, "
+                    "also when read by id); skipped",
+                    self.name,
+                    record.get("id"),
+                )
                 continue
             record["last_modified"] = format_utc(when)
             record["labels"] = labels
@@ -225,10 +250,12 @@ class ConfluenceContentStream(ConfluenceStream):
         """One extra read for a record answered without its version's time (a v1 item with
         neither ``version`` nor ``history.lastUpdated``): ``GET /rest/api/content/{id}?expand=
         version,history.lastUpdated`` (https://developer.atlassian.com/server/confluence/rest/v1000/api-group-content-resource/);
-        the version read is kept on the record."""
+        the version read is kept on the record.
+        """
         try:
-            body, _ = self.client.get(f"/rest/api/content/{record.get('id')}",
-                                      {"expand": "version,history.lastUpdated"})
+            body, _ = self.client.get(
+                f"/rest/api/content/{record.get('id')}", {"expand": "version,history.lastUpdated"}
+            )
         except AccessError:
             return None
         when = page_time(body) if isinstance(body, dict) else None
@@ -239,8 +266,11 @@ class ConfluenceContentStream(ConfluenceStream):
     def _v2_labels(self, record: dict) -> list[dict]:
         """https://developer.atlassian.com/cloud/confluence/rest/v2/api-group-label/#api-pages-id-labels-get"""
         try:
-            return list(self.paginate(f"/api/v2/{self.collection}/{record['id']}/labels",
-                                      CursorLinkPaginator, {}, 250))
+            return list(
+                self.paginate(
+                    f"/api/v2/{self.collection}/{record['id']}/labels", CursorLinkPaginator, {}, 250
+                )
+            )
         except AccessError as exc:  # gone since it was listed: no labels to read
             LOGGER.warning("%s: labels of %s not read: %s", self.name, record.get("id"), exc)
             return []
@@ -251,8 +281,9 @@ class ConfluenceContentStream(ConfluenceStream):
         labels = list(held.get("results") or [])
         if held.get("size", 0) >= held.get("limit", 0) > 0:
             params = {"start": len(labels)}
-            labels += list(self.paginate(f"/rest/api/content/{record['id']}/label", StartLimitLinkPaginator,
-                                         params, 200))
+            labels += list(
+                self.paginate(f"/rest/api/content/{record['id']}/label", StartLimitLinkPaginator, params, 200)
+            )
         return labels
 
     def fetch_one(self, ident: str) -> dict | None:
@@ -279,16 +310,21 @@ class ConfluenceContentStream(ConfluenceStream):
             return
         ids = [s["id"] for s in self.spaces()]
         for i in range(0, len(ids), 100):  # space-id takes at most 100 ids
-            yield from self.paginate(f"/api/v2/{self.collection}", CursorLinkPaginator,
-                                     {**params, "space-id": ids[i:i + 100]})
+            yield from self.paginate(
+                f"/api/v2/{self.collection}", CursorLinkPaginator, {**params, "space-id": ids[i : i + 100]}
+            )
 
     def _server_full(self) -> t.Iterator[dict]:
         params = {"type": self.content_type, "expand": self.v1_expand}
         keys = self.settings.space_keys
         for key in keys or [None]:
             try:
-                yield from self.paginate("/rest/api/content", StartLimitLinkPaginator,
-                                         {**params, "spaceKey": key}, V1_BODY_CONTENT_CAP)
+                yield from self.paginate(
+                    "/rest/api/content",
+                    StartLimitLinkPaginator,
+                    {**params, "spaceKey": key},
+                    V1_BODY_CONTENT_CAP,
+                )
             except AccessError as exc:
                 if key is None:
                     raise
@@ -303,24 +339,35 @@ class ConfluenceContentStream(ConfluenceStream):
 
     def _cloud_changed(self, window: Window) -> t.Iterator[dict]:
         """CQL pages of changed ids; each page's v2 batch (``/pages?id=``, up to 250 ids) is read
-        concurrently with the next search pages (``ApiClient.map``), emitted in search order."""
-        paginator = CursorLinkPaginator({"cql": self._cql(window, window.query_lower)}, self.settings.page_size, 250)
-        batches = ([str(h["id"]) for h in hits if h.get("id")]
-                   for hits in self.client.pages("/rest/api/content/search", paginator))
+        concurrently with the next search pages (``ApiClient.map``), emitted in search order.
+        """
+        paginator = CursorLinkPaginator(
+            {"cql": self._cql(window, window.query_lower)}, self.settings.page_size, 250
+        )
+        batches = (
+            [str(h["id"]) for h in hits if h.get("id")]
+            for hits in self.client.pages("/rest/api/content/search", paginator)
+        )
         for pages in self.client.map(self._v2_batch, (ids for ids in batches if ids)):
             yield from self._emit(pages, window)
 
     def _v2_batch(self, ids: list[str]) -> list[dict]:
         """The v2 objects of up to 250 ids in one request."""
-        body, _ = self.client.get(f"/api/v2/{self.collection}", {"id": ids, "body-format": "storage",
-                                                                "limit": len(ids)})
+        body, _ = self.client.get(
+            f"/api/v2/{self.collection}", {"id": ids, "body-format": "storage", "limit": len(ids)}
+        )
         return body.get("results") or []
 
     def _server_changed(self, window: Window) -> t.Iterator[dict]:
         limit = min(self.settings.page_size, V1_BODY_SEARCH_CAP)
 
         def fetch(lower: dt.datetime | None, start: int) -> tuple[list[dict], bool]:
-            params = {"cql": self._cql(window, lower), "expand": self.v1_expand, "start": start, "limit": limit}
+            params = {
+                "cql": self._cql(window, lower),
+                "expand": self.v1_expand,
+                "start": start,
+                "limit": limit,
+            }
             body, _ = self.client.get("/rest/api/content/search", params)
             results = body.get("results") or []
             return results, not (body.get("_links") or {}).get("next")

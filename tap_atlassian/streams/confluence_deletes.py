@@ -118,11 +118,11 @@ class ContentSweep:
             if is_gone(record):
                 dead.add(number)
                 continue
-            when = self.stream.time_of(t.cast(dict, record))
+            when = self.stream.time_of(t.cast("dict", record))
             if bookmark is None or when is None or when < bookmark:
                 restored.append(record)
         if restored:
-            yield from self.stream.finish(t.cast(list, restored))
+            yield from self.stream.finish(t.cast("list", restored))
         self._save(state, IdRuns.from_ids(n for n in (*listed, *still_live) if n not in dead), now)
 
     def _save(self, state: dict, live: IdRuns, now: dt.datetime) -> None:

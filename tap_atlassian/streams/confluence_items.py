@@ -31,13 +31,18 @@ from tap_atlassian.windows import Window, format_utc
 if t.TYPE_CHECKING:
     import datetime as dt
 
-CONTAINER_KEYS = (("pageId", "page"), ("blogPostId", "blogpost"), ("attachmentId", "attachment"),
-                  ("customContentId", "custom"))
+CONTAINER_KEYS = (
+    ("pageId", "page"),
+    ("blogPostId", "blogpost"),
+    ("attachmentId", "attachment"),
+    ("customContentId", "custom"),
+)
 
 
 class ConfluenceItemStream(ConfluenceContentStream):
     """Comments or attachments (see the module docstring); subclasses name ``content_type``,
-    ``collections`` (v2 site-wide listings) and ``v1_expand``."""
+    ``collections`` (v2 site-wide listings) and ``v1_expand``.
+    """
 
     collections: t.ClassVar[tuple[str, ...]]
     collection = ""  # no v2 batch-by-id listing: read per id
@@ -97,7 +102,8 @@ class ConfluenceItemStream(ConfluenceContentStream):
         """One comment or attachment by id (Cloud v2, Server v1); raises ``AccessError`` on 404.
 
         A Cloud comment whose location is not known is looked up as a footer comment, then
-        as an inline one."""
+        as an inline one.
+        """
         if not self.is_cloud:
             body, _ = self.client.get(f"/rest/api/content/{ident}", {"expand": self.v1_expand})
             if isinstance(body, dict) and self.content_type == "comment":

@@ -59,8 +59,12 @@ class ConfluenceGroupMembersStream(ConfluenceGroupsStream):
         groups = self.groups()
         for group, members in zip(groups, self.client.map(self._members, groups)):
             for user in members:
-                yield {**user, "groupId": group_id(group), "groupName": group.get("name"),
-                       "accountId": user.get("accountId") or user.get("userKey")}
+                yield {
+                    **user,
+                    "groupId": group_id(group),
+                    "groupName": group.get("name"),
+                    "accountId": user.get("accountId") or user.get("userKey"),
+                }
 
     def _members(self, group: dict) -> list[dict]:
         """One group's members (a group gone since it was listed: a warning, none)."""

@@ -117,7 +117,8 @@ class ConfluencePageVersionsStream(ConfluenceContentStream):
 
     def _dc_prefix(self, jobs: list[Job]) -> str | None:
         """Which of :data:`DC_PREFIXES` this Data Center serves page histories under: asked
-        with the batch's pages (a page deleted meanwhile is a 404 on both: the next one decides)."""
+        with the batch's pages (a page deleted meanwhile is a 404 on both: the next one decides).
+        """
         for job in jobs:
             for prefix in DC_PREFIXES:
                 try:

@@ -24,7 +24,13 @@ from tap_atlassian import bulk, custom_fields, progress
 from tap_atlassian.deletes import ChildIds, IssueSweep
 from tap_atlassian.errors import AccessError, ApiError
 from tap_atlassian.lookback import Lookback, late_pairs, read_issues
-from tap_atlassian.pagination import NextPageTokenPaginator, PageBeanPaginator, Paginator, StartAtPaginator, keyset_pages
+from tap_atlassian.pagination import (
+    NextPageTokenPaginator,
+    PageBeanPaginator,
+    Paginator,
+    StartAtPaginator,
+    keyset_pages,
+)
 from tap_atlassian.projects import existing_project_keys
 from tap_atlassian.schemas import schema
 from tap_atlassian.slices import Slice, Slicer
@@ -62,8 +68,9 @@ class JqlSearch:
     report_total = False  # the records are these issues: tell the stream's progress how many
     sliced = True  # a large window is read as concurrent time slices (tap_atlassian.slices)
 
-    def __init__(self, client: ApiClient, clauses: list[str], window: Window, fields: str,
-                 page_size: int) -> None:
+    def __init__(
+        self, client: ApiClient, clauses: list[str], window: Window, fields: str, page_size: int
+    ) -> None:
         """Nothing is requested until iterated."""
         self.client, self.clauses, self.window = client, clauses, window
         self.fields, self.page_size = fields, page_size
@@ -124,7 +131,8 @@ class JqlSearch:
     def _approximate_count(self) -> None:
         """Cloud's estimate for progress lines (``POST /rest/api/3/search/approximate-count``,
         https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-approximate-count-post);
-        a refusal only leaves the total unknown."""
+        a refusal only leaves the total unknown.
+        """
         jql = self.jql(self.window.query_lower).split(" ORDER BY", 1)[0]
         try:
             body, _ = self.client.post("/rest/api/3/search/approximate-count", {"jql": jql})
@@ -138,8 +146,12 @@ class JqlSearch:
 
     def _keyset_pages(self) -> t.Iterator[list[dict]]:
         def fetch(lower: dt.datetime | None, start: int) -> tuple[list[dict], bool]:
-            params = {"jql": self.jql(lower), "fields": self.fields, "startAt": start,
-                      "maxResults": min(self.page_size, 1000)}
+            params = {
+                "jql": self.jql(lower),
+                "fields": self.fields,
+                "startAt": start,
+                "maxResults": min(self.page_size, 1000),
+            }
             body, _ = self.client.get("/rest/api/2/search", params)
             issues = body.get("issues") or []
             total = body.get("total")
@@ -147,8 +159,7 @@ class JqlSearch:
                 progress.expect(self.client, total)
             return issues, total is not None and start + len(issues) >= int(total)
 
-        yield from keyset_pages(fetch, issue_time, self.window.query_lower,
-                                keyset=self.window.tz is not None)
+        yield from keyset_pages(fetch, issue_time, self.window.query_lower, keyset=self.window.tz is not None)
 
 
 def issue_time(issue: dict) -> dt.datetime | None:
@@ -181,11 +192,14 @@ class JiraFieldsStream(JiraStream):
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
         """Each field with ``column``: its property under ``jira_issues.fields`` (the id, or
-        with ``custom_field_names`` the name given at discovery)."""
+        with ``custom_field_names`` the name given at discovery).
+        """
         issues = self._tap.streams.get("jira_issues")
-        yield from custom_fields.with_columns(list(super().get_records(context)),
-                                              issues.schema if issues else None,
-                                              names=self.settings.custom_field_names)
+        yield from custom_fields.with_columns(
+            list(super().get_records(context)),
+            issues.schema if issues else None,
+            names=self.settings.custom_field_names,
+        )
 
 
 class JiraIssuesStream(JiraStream):
@@ -204,8 +218,9 @@ class JiraIssuesStream(JiraStream):
             client = tap.client("jira")
             body, _ = client.get(f"/rest/api/{jira_api(client)}/field")
             declared = out["properties"]["fields"]["properties"]
-            declared.update(custom_fields.custom_fields(body, names=tap.settings.custom_field_names,
-                                                        reserved=declared))
+            declared.update(
+                custom_fields.custom_fields(body, names=tap.settings.custom_field_names, reserved=declared)
+            )
         return out
 
     def jql_clauses(self) -> list[str]:
@@ -215,8 +230,9 @@ class JiraIssuesStream(JiraStream):
 
     def window(self, context: dict | None) -> Window:
         """This run's window: from the bookmark (or ``start_date``) to now minus the lag."""
-        return Window.build(self.get_starting_timestamp(context), self.settings.search_lag_minutes,
-                            user_zone(self.client))
+        return Window.build(
+            self.get_starting_timestamp(context), self.settings.search_lag_minutes, user_zone(self.client)
+        )
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
         """Search, then add the top-level ``updated`` and tidy ``fields``."""
@@ -243,8 +259,9 @@ class JiraIssuesStream(JiraStream):
         """The project keys this stream reads (None: all), to tell a moved issue from a deleted one."""
         return list(self.settings.project_keys) or None
 
-    def track(self, context: dict | None, window: Window,
-              search: t.Iterable[tuple[dict, dt.datetime | None]]) -> t.Iterator[tuple[dict, dt.datetime | None]]:
+    def track(
+        self, context: dict | None, window: Window, search: t.Iterable[tuple[dict, dt.datetime | None]]
+    ) -> t.Iterator[tuple[dict, dt.datetime | None]]:
         """``search``'s hits preceded by the late issues of the look-back span, each version once.
 
         Late issues (older than the bookmark, not emitted at that version) come first, oldest
@@ -254,13 +271,24 @@ class JiraIssuesStream(JiraStream):
         state = self.get_context_state(context)
         bookmark = parse_time(state.get("replication_key_value"))
         self._lookback = Lookback(state, bookmark, self.settings.lookback_minutes)
-        self._sweep = IssueSweep(self, state, self.jql_clauses(), self.sweep_projects(),
-                                 Window(bookmark, window.upper, window.tz)) if self.sweeps else None
+        self._sweep = (
+            IssueSweep(
+                self,
+                state,
+                self.jql_clauses(),
+                self.sweep_projects(),
+                Window(bookmark, window.upper, window.tz),
+            )
+            if self.sweeps
+            else None
+        )
         span = self._lookback.window(window)
         found: t.Iterable[tuple[dict, dt.datetime | None]] = search
         if span is not None:
-            late = late_pairs(JqlSearch(self.client, self.jql_clauses(), span, "updated", self.settings.page_size),
-                              self._lookback)
+            late = late_pairs(
+                JqlSearch(self.client, self.jql_clauses(), span, "updated", self.settings.page_size),
+                self._lookback,
+            )
             found = itertools.chain(self.read_late(late, bookmark), search)
         for issue, updated in found:
             if not self._lookback.is_new(issue.get("id"), updated):
@@ -270,14 +298,17 @@ class JiraIssuesStream(JiraStream):
 
     def record_seen(self, record: dict) -> None:
         """The sweep notes the issue of each record emitted (here, not in :meth:`track`, which a
-        concurrent reader runs ahead: the live ids in each STATE follow what was emitted)."""
+        concurrent reader runs ahead: the live ids in each STATE follow what was emitted).
+        """
         if self._sweep is not None and record.get(self.sweep_key) is not None:
             self._sweep.add(record[self.sweep_key])
 
-    def read_late(self, late: list[tuple[dict, dt.datetime | None]],
-                  bookmark: dt.datetime | None) -> list[tuple[dict, dt.datetime | None]]:
+    def read_late(
+        self, late: list[tuple[dict, dt.datetime | None]], bookmark: dt.datetime | None
+    ) -> list[tuple[dict, dt.datetime | None]]:
         """The late hits as the stream reads them (in full with ``late_fields``), oldest first;
-        one changed again since (at or after the bookmark) is left to the main search."""
+        one changed again since (at or after the bookmark) is left to the main search.
+        """
         if not late:
             return []
         LOGGER.info("%s: %d issues indexed late (look-back span)", self.name, len(late))
@@ -289,7 +320,8 @@ class JiraIssuesStream(JiraStream):
 
     def gone_when_moved_to(self, project_key: str) -> bool:  # noqa: ARG002
         """Whether an issue moved out of this stream's projects into ``project_key`` is deleted
-        for this stream (an issue is not: another shard may read it)."""
+        for this stream (an issue is not: another shard may read it).
+        """
         return False
 
     def deleted_issue(self, issue_id: str) -> list[dict]:
@@ -344,8 +376,12 @@ class IssueChildStream(JiraIssuesStream):
         the search's order, so records and bookmarks are those of a sequential read.
         """
         window = self.window(context)
-        search = JqlSearch(self.client, self.jql_clauses(), window, self.search_fields, self.settings.page_size)
-        known = self._known = ChildIds(self, self.get_context_state(context)) if self.tracks_children else None
+        search = JqlSearch(
+            self.client, self.jql_clauses(), window, self.search_fields, self.settings.page_size
+        )
+        known = self._known = (
+            ChildIds(self, self.get_context_state(context)) if self.tracks_children else None
+        )
         for (issue, updated), children in self.read_all(self.track(context, window, search)):
             issue_id = str(issue["id"])
             if isinstance(children, AccessError):
@@ -374,7 +410,8 @@ class IssueChildStream(JiraIssuesStream):
     def _read_children(self, found: Hit) -> tuple[Hit, list[dict] | AccessError]:
         """One search hit with its children (those the search embedded when they are whole),
         or the ``AccessError`` that refused them (a worker thread's read: it only requests,
-        the stream logs and emits)."""
+        the stream logs and emits).
+        """
         if self.embedded_in is not None:
             children = bulk.embedded(found[0], *self.embedded_in)
             if children is not None:
@@ -434,7 +471,8 @@ class JiraIssueChangelogsStream(IssueChildStream):
 
     def read_all(self, hits: t.Iterable[Hit]) -> t.Iterator[tuple[Hit, list[dict] | AccessError]]:
         """Cloud: one ``POST /changelog/bulkfetch`` per batch of hits (a search page's worth),
-        the batches read concurrently; Server/DC: one expanded issue read per hit."""
+        the batches read concurrently; Server/DC: one expanded issue read per hit.
+        """
         if not self.is_cloud:
             return super().read_all(hits)
         size = max(1, min(self.settings.page_size, bulk.BULK_CHANGELOG_ISSUES))
@@ -448,7 +486,9 @@ class JiraIssueChangelogsStream(IssueChildStream):
         """Cloud: the paged resource; Server/DC: the issue's ``changelog`` expansion."""
         if self.is_cloud:
             return super().children(issue_id)
-        body, _ = self.client.get(f"/rest/api/2/issue/{issue_id}", {"expand": "changelog", "fields": "updated"})
+        body, _ = self.client.get(
+            f"/rest/api/2/issue/{issue_id}", {"expand": "changelog", "fields": "updated"}
+        )
         return (body.get("changelog") or {}).get("histories") or []
 
 

@@ -69,7 +69,9 @@ class AgileStream(JiraStream):
                 except ApiError as exc:  # 400/403/404: no such project, or hidden from this login
                     if not params or not (isinstance(exc, AccessError) or exc.status == 400):
                         raise
-                    LOGGER.warning("jira_boards: project %s skipped (project_keys): %s", params["projectKeyOrId"], exc)
+                    LOGGER.warning(
+                        "jira_boards: project %s skipped (project_keys): %s", params["projectKeyOrId"], exc
+                    )
             cache["agile_boards"] = list(found.values())
         return cache["agile_boards"]
 
@@ -84,8 +86,14 @@ class AgileStream(JiraStream):
                     why = "it does not support sprints" if answer.status == 400 else "not readable"
                     # a kanban board answers 400: normal, not a warning (a normal run logs none)
                     log = LOGGER.info if answer.status == 400 else LOGGER.warning
-                    log("jira_sprints: board %s (%s, %s) skipped, %s: %s", board.get("id"),
-                                   board.get("name"), board.get("type"), why, answer)
+                    log(
+                        "jira_sprints: board %s (%s, %s) skipped, %s: %s",
+                        board.get("id"),
+                        board.get("name"),
+                        board.get("type"),
+                        why,
+                        answer,
+                    )
                     continue
                 for sprint in answer:
                     found.setdefault(sprint.get("id"), sprint)
@@ -146,12 +154,18 @@ class JiraSprintIssuesStream(AgileStream):
         for sprint, issues in zip(todo, self.client.map(self._members, todo)):
             sprint_id = sprint.get("id")
             if isinstance(issues, AccessError):
-                LOGGER.warning("%s: sprint %s (%s) skipped: %s", self.name, sprint_id, sprint.get("name"), issues)
+                LOGGER.warning(
+                    "%s: sprint %s (%s) skipped: %s", self.name, sprint_id, sprint.get("name"), issues
+                )
                 continue
             now = set()
             for issue in issues:
-                yield {"sprintId": sprint_id, "issueId": str(issue.get("id")), "key": issue.get("key"),
-                       "self": issue.get("self")}
+                yield {
+                    "sprintId": sprint_id,
+                    "issueId": str(issue.get("id")),
+                    "key": issue.get("key"),
+                    "self": issue.get("self"),
+                }
                 if str(issue.get("id")).isdigit():
                     now.add(int(issue["id"]))
             if isinstance(sprint_id, int):
@@ -167,8 +181,11 @@ class JiraSprintIssuesStream(AgileStream):
     def _members(self, sprint: dict) -> list[dict] | AccessError:
         """One sprint's issues (a sprint gone or hidden meanwhile: its 403/404)."""
         try:
-            return list(self.paginate(f"{AGILE}/sprint/{sprint['id']}/issue", AgileIssuesPaginator,
-                                      {"fields": MEMBER_FIELDS}))
+            return list(
+                self.paginate(
+                    f"{AGILE}/sprint/{sprint['id']}/issue", AgileIssuesPaginator, {"fields": MEMBER_FIELDS}
+                )
+            )
         except AccessError as exc:
             return exc
 

@@ -43,8 +43,10 @@ from tap_atlassian.streams.jira import JiraStream
 LOGGER = logging.getLogger("tap-atlassian")
 CLOUD = "/rest/api/3"
 SERVER = "/rest/api/2"
-PROJECT_EXPAND = {"cloud": "description,lead,issueTypes,url,insight",
-                  "server": "description,lead,url,projectKeys,issueTypes"}
+PROJECT_EXPAND = {
+    "cloud": "description,lead,issueTypes,url,insight",
+    "server": "description,lead,url,projectKeys,issueTypes",
+}
 MAX_KEYS = 50  # /project/search takes at most 50 keys
 GROUP_PICKER_MAX = 1000
 MAX_EXCLUDE_CHARS = 6000  # exclude=... names kept under a URL length every proxy takes
@@ -86,7 +88,9 @@ def visible_projects(stream: JiraStream) -> list[dict]:
             params: dict[str, t.Any] = {"expand": PROJECT_EXPAND["cloud"], "orderBy": "key"}
             if wanted and len(wanted) <= MAX_KEYS:
                 params["keys"] = Repeat(wanted)
-            projects = list(stream.paginate(f"{CLOUD}/project/search", PageBeanPaginator, params, max_limit=100))
+            projects = list(
+                stream.paginate(f"{CLOUD}/project/search", PageBeanPaginator, params, max_limit=100)
+            )
         else:
             body, _ = stream.client.get(f"{SERVER}/project", {"expand": PROJECT_EXPAND["server"]})
             projects = body if isinstance(body, list) else []
@@ -98,7 +102,8 @@ def visible_projects(stream: JiraStream) -> list[dict]:
 
 class JiraProjectsStream(JiraStream):
     """Projects with ``description``, ``lead``, ``issueTypes``, ``url`` and Cloud's ``insight``
-    (Server/DC: ``projectKeys``) expanded; ``projectCategory`` comes without asking."""
+    (Server/DC: ``projectKeys``) expanded; ``projectCategory`` comes without asking.
+    """
 
     name = "jira_projects"
     primary_keys = ("id",)
@@ -119,8 +124,13 @@ class ProjectChildStream(JiraStream):
         """Every visible project's children, in project order; a project we may not read is a warning."""
         for project, records, error in self.client.map(self.read_project, visible_projects(self)):
             if error is not None:
-                LOGGER.warning("%s: project %s (id %s) skipped: %s", self.name, project.get("key"),
-                               project.get("id"), error)
+                LOGGER.warning(
+                    "%s: project %s (id %s) skipped: %s",
+                    self.name,
+                    project.get("key"),
+                    project.get("id"),
+                    error,
+                )
                 continue
             for record in records:
                 if record.get("projectId") is None:
@@ -186,7 +196,8 @@ class JiraIssueTypesStream(LookupStream):
 
 class JiraStatusesStream(LookupStream):
     """``/status`` (``StatusDetails`` with ``statusCategory``); Cloud's ``/statuses/search`` needs
-    an admin scope, so it is not used."""
+    an admin scope, so it is not used.
+    """
 
     name = "jira_statuses"
     cloud = (f"{CLOUD}/status", Paginator)
@@ -195,7 +206,8 @@ class JiraStatusesStream(LookupStream):
 
 class JiraPrioritiesStream(LookupStream):
     """``/priority``. Cloud's paged ``/priority/search`` asks for ``manage:jira-configuration``
-    (an admin scope) in Atlassian's document, so the list every login may read is used."""
+    (an admin scope) in Atlassian's document, so the list every login may read is used.
+    """
 
     name = "jira_priorities"
     cloud = (f"{CLOUD}/priority", Paginator)
@@ -225,8 +237,12 @@ class PeopleStream(JiraStream):
         try:
             yield from self.people()
         except AccessError as exc:
-            LOGGER.warning("%s skipped: %s (listing %s needs the 'Browse users and groups' global "
-                           "permission)", self.name, exc, "users" if self.name == "jira_users" else "groups")
+            LOGGER.warning(
+                "%s skipped: %s (listing %s needs the 'Browse users and groups' global permission)",
+                self.name,
+                exc,
+                "users" if self.name == "jira_users" else "groups",
+            )
 
     def people(self) -> t.Iterator[dict]:
         """Every user or group."""
@@ -249,17 +265,26 @@ class JiraUsersStream(PeopleStream):
         for users in self.client.pages(path, ListPaginator(params, self.settings.page_size, 1000)):
             fresh = [u for u in users if u.get(ident) is not None and str(u[ident]) not in seen]
             if users and not fresh:  # (an empty page is the normal end)
-                LOGGER.warning("jira_users: %s answered a next page with users already read (it ignores "
-                               "startAt); %d users read, the site may have more", path, len(seen))
+                LOGGER.warning(
+                    "jira_users: %s answered a next page with users already read (it ignores "
+                    "startAt); %d users read, the site may have more",
+                    path,
+                    len(seen),
+                )
                 return
             for user in fresh:
                 user["id"] = str(user[ident])
                 seen.add(user["id"])
                 yield user
         if not self.is_cloud and len(seen) in USER_SEARCH_CAPS:
-            LOGGER.warning("jira_users: %s listed exactly %d users and then none: Jira's user search stops at "
-                           "the first %d (%s), so the site may have users that were not read", path, len(seen),
-                           len(seen), USER_SEARCH_CAPS[len(seen)])
+            LOGGER.warning(
+                "jira_users: %s listed exactly %d users and then none: Jira's user search stops at "
+                "the first %d (%s), so the site may have users that were not read",
+                path,
+                len(seen),
+                len(seen),
+                USER_SEARCH_CAPS[len(seen)],
+            )
 
 
 class JiraGroupsStream(PeopleStream):
@@ -280,7 +305,8 @@ class JiraGroupsStream(PeopleStream):
         """Server/DC: ``/groups/picker`` lists at most ``jira.ajax.autocomplete.limit`` groups (default
         20) whatever ``maxResults`` asks, with the full ``total``; so the next answer is asked for
         with every group already read as ``exclude=`` (repeated), until ``total`` is reached. Should
-        that stall, or the list of names outgrow a URL, a WARNING says how many of how many."""
+        that stall, or the list of names outgrow a URL, a WARNING says how many of how many.
+        """
         seen: set[str] = set()
         total: int | None = None
         while True:
@@ -296,11 +322,25 @@ class JiraGroupsStream(PeopleStream):
             if len(seen) >= total:
                 return
             if not fresh or sum(len(n) + 9 for n in seen) > MAX_EXCLUDE_CHARS:
-                LOGGER.warning("jira_groups: Jira listed %d of %d groups: /rest/api/2/groups/picker is capped "
-                               "by the system property jira.ajax.autocomplete.limit; ask an administrator to "
-                               "raise it to at least %d to read every group", len(seen), total, total)
+                LOGGER.warning(
+                    "jira_groups: Jira listed %d of %d groups: /rest/api/2/groups/picker is capped "
+                    "by the system property jira.ajax.autocomplete.limit; ask an administrator to "
+                    "raise it to at least %d to read every group",
+                    len(seen),
+                    total,
+                    total,
+                )
                 return
 
 
-STREAMS = (JiraProjectsStream, JiraProjectVersionsStream, JiraProjectComponentsStream, JiraIssueTypesStream,
-           JiraStatusesStream, JiraPrioritiesStream, JiraResolutionsStream, JiraUsersStream, JiraGroupsStream)
+STREAMS = (
+    JiraProjectsStream,
+    JiraProjectVersionsStream,
+    JiraProjectComponentsStream,
+    JiraIssueTypesStream,
+    JiraStatusesStream,
+    JiraPrioritiesStream,
+    JiraResolutionsStream,
+    JiraUsersStream,
+    JiraGroupsStream,
+)

@@ -48,7 +48,8 @@ class WorklogsPaginator(StartAtPaginator):
 @dataclasses.dataclass
 class FeedPage:
     """One page of a worklog change feed: its new ``(time, id)`` changes, oldest first; its
-    ``until``; where the next read starts; the millisecond it is stuck on, if any."""
+    ``until``; where the next read starts; the millisecond it is stuck on, if any.
+    """
 
     changes: list[tuple[int, int]]
     until: int
@@ -63,7 +64,8 @@ def _int(value: t.Any) -> int | None:  # noqa: ANN401
 
 def _last_page(body: dict) -> bool:
     """Whether a feed page is the last: ``lastPage`` (the v3 document), ``isLastPage`` (some Server/DC
-    builds, as client libraries record), else no ``nextPage`` and a page short of 1,000."""
+    builds, as client libraries record), else no ``nextPage`` and a page short of 1,000.
+    """
     for key in ("lastPage", "isLastPage"):
         if isinstance(body.get(key), bool):
             return body[key]
@@ -121,7 +123,8 @@ class JiraIssueWorklogsStream(IssueChildStream):
 
         A full page whose changes all fall on the millisecond it was asked from cannot be paged
         past (asked again, it is the same page): it is handed back with ``stuck`` set, and the
-        feed moves on one millisecond instead of asking forever."""
+        feed moves on one millisecond instead of asking forever.
+        """
         path = f"/rest/api/{self.api}/worklog/{kind}"
         seen: set[tuple[int, int]] = set()
         while True:
@@ -147,17 +150,20 @@ class JiraIssueWorklogsStream(IssueChildStream):
     def _list(self, page: FeedPage) -> t.Iterator[dict]:
         """``POST /worklog/list`` (1,000 ids a call) for one page's changes, emitted in the feed's
         order. A worklog changed again since the feed listed it (newer than the page) is left for
-        the feed to list again at its new time, so records stay in ``updated`` order."""
+        the feed to list again at its new time, so records stay in ``updated`` order.
+        """
         for start in range(0, len(page.changes), LIST_LIMIT):
-            chunk = page.changes[start:start + LIST_LIMIT]
-            body, _ = self.client.post(f"/rest/api/{self.api}/worklog/list", {"ids": [wid for _, wid in chunk]})
+            chunk = page.changes[start : start + LIST_LIMIT]
+            body, _ = self.client.post(
+                f"/rest/api/{self.api}/worklog/list", {"ids": [wid for _, wid in chunk]}
+            )
             found = {str(w.get("id")): w for w in body or [] if isinstance(w, dict)}
             for at, wid in chunk:
                 worklog = found.pop(str(wid), None)
                 if worklog is None:
                     continue  # deleted meanwhile, or not visible to this user
                 updated = parse_time(worklog.get("updated"))
-                if updated is not None and t.cast(int, _ms(updated)) > page.until:
+                if updated is not None and t.cast("int", _ms(updated)) > page.until:
                     continue
                 self._issues_at.setdefault(at, set()).add(str(self._record(worklog, updated).get("issueId")))
                 self._emitted.add(wid)
@@ -166,7 +172,8 @@ class JiraIssueWorklogsStream(IssueChildStream):
     def _stuck(self, at: int) -> t.Iterator[dict]:
         """More than a page of worklogs changed at one millisecond (a bulk import): the feed cannot
         list them all. The issues of the ones it listed are read whole (``/issue/{id}/worklog``),
-        which finds the rest when the import hit those issues; a WARNING says what may be missed."""
+        which finds the rest when the import hit those issues; a WARNING says what may be missed.
+        """
         issues = sorted(self._issues_at.get(at, ()))
         extra = 0
         for issue_id, logs in zip(issues, self.client.map(self._issue_worklogs, issues)):
@@ -179,11 +186,15 @@ class JiraIssueWorklogsStream(IssueChildStream):
                     self._emitted.add(wid)
                     extra += 1
                     yield self._record(worklog, updated)
-        LOGGER.warning("%s: more than a page of worklogs changed at %s: /worklog/updated cannot page within "
-                       "one millisecond; %d more were read from their issues (%s), worklogs of that "
-                       "millisecond on other issues may be missed (project_keys reads worklogs per issue)",
-                       self.name, format_utc(dt.datetime.fromtimestamp(at / 1000, dt.timezone.utc)), extra,
-                       ", ".join(issues) or "none")
+        LOGGER.warning(
+            "%s: more than a page of worklogs changed at %s: /worklog/updated cannot page within "
+            "one millisecond; %d more were read from their issues (%s), worklogs of that "
+            "millisecond on other issues may be missed (project_keys reads worklogs per issue)",
+            self.name,
+            format_utc(dt.datetime.fromtimestamp(at / 1000, dt.timezone.utc)),
+            extra,
+            ", ".join(issues) or "none",
+        )
 
     def _record(self, worklog: dict, updated: dt.datetime | None) -> dict:
         """The worklog with ``issueId`` (from its ``self`` link if absent) and ``updated`` in UTC."""
@@ -201,7 +212,9 @@ class JiraIssueWorklogsStream(IssueChildStream):
         state = self.get_context_state(context)
         bookmark = parse_time(state.get("replication_key_value"))
         window = self.window(context)
-        search = JqlSearch(self.client, self.jql_clauses(), window, self.search_fields, self.settings.page_size)
+        search = JqlSearch(
+            self.client, self.jql_clauses(), window, self.search_fields, self.settings.page_size
+        )
         known = self._known = ChildIds(self, state)
         for (issue, updated), worklogs in self.read_all(self.track(context, window, search)):
             issue_id = str(issue["id"])
@@ -211,7 +224,12 @@ class JiraIssueWorklogsStream(IssueChildStream):
             before = set(known.groups.get(int(issue_id))) if issue_id.isdigit() else set()
             for worklog in worklogs:
                 changed = parse_time(worklog.get("updated"))
-                if bookmark is None or changed is None or changed >= bookmark or _int(worklog.get("id")) not in before:
+                if (
+                    bookmark is None
+                    or changed is None
+                    or changed >= bookmark
+                    or _int(worklog.get("id")) not in before
+                ):
                     worklog["issueId"] = issue_id
                     yield self._record(worklog, changed)
             yield from known.reread(issue_id, worklogs, format_utc(updated))

@@ -65,8 +65,12 @@ class RequestTypesStream(JiraStream):
                 record.setdefault("serviceDeskId", desk)
                 yield record
         except AccessError as exc:
-            LOGGER.warning("jsm_request_types: service desk %s (%s) skipped: %s", desk,
-                           (context or {}).get("project_key"), exc)
+            LOGGER.warning(
+                "jsm_request_types: service desk %s (%s) skipped: %s",
+                desk,
+                (context or {}).get("project_key"),
+                exc,
+            )
 
 
 class RequestsStream(JiraIssuesStream):
@@ -96,7 +100,8 @@ class RequestsStream(JiraIssuesStream):
     def gone_when_moved_to(self, project_key: str) -> bool:
         """A request moved to a project without a service desk is no request any more (moved
         to another desk outside ``project_keys``: that shard emits it). The site's desks are
-        listed once, when it happens."""
+        listed once, when it happens.
+        """
         cache = self.client.cache
         if "all_desk_keys" not in cache:
             desks = self.paginate(f"{JSM}/servicedesk", IsLastPagePaginator)
@@ -116,9 +121,13 @@ class RequestsStream(JiraIssuesStream):
             return
         window = self.window(context)
         search = JqlSearch(self.client, clauses, window, "updated", self.settings.page_size)
-        for (issue, updated), request in self.client.map(self._read_request, self.track(context, window, search)):
+        for (issue, updated), request in self.client.map(
+            self._read_request, self.track(context, window, search)
+        ):
             if isinstance(request, AccessError):
-                LOGGER.warning("jsm_requests: request %s skipped: %s", issue.get("key") or issue["id"], request)
+                LOGGER.warning(
+                    "jsm_requests: request %s skipped: %s", issue.get("key") or issue["id"], request
+                )
                 continue
             request["updated"] = format_utc(updated)
             yield request
@@ -128,8 +137,9 @@ class RequestsStream(JiraIssuesStream):
         """One changed issue's ``/request/{issueKey}`` (read on a worker thread, in order)."""
         issue = found[0]
         try:
-            request, _ = self.client.get(f"{JSM}/request/{issue.get('key') or issue['id']}",
-                                         {"expand": self.request_expand})
+            request, _ = self.client.get(
+                f"{JSM}/request/{issue.get('key') or issue['id']}", {"expand": self.request_expand}
+            )
         except AccessError as exc:
             return found, exc
         return found, request

@@ -40,16 +40,20 @@ class OrganizationsStream(JiraStream):
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
         """The listing; a login that may not list organizations (403: not a service desk agent)
-        is a warning, and the run goes on."""
+        is a warning, and the run goes on.
+        """
         try:
             yield from super().get_records(context)
         except AccessError as exc:
-            LOGGER.warning("%s skipped: %s (listing organizations needs a service desk agent)", self.name, exc)
+            LOGGER.warning(
+                "%s skipped: %s (listing organizations needs a service desk agent)", self.name, exc
+            )
 
 
 class DeskListingStream(JiraStream):
     """One paged listing per service desk (``project_keys`` filters the desks); records get
-    ``serviceDeskId``."""
+    ``serviceDeskId``.
+    """
 
     requires = "servicedesk"
     resource: t.ClassVar[str]  # below /servicedesk/{id}/
@@ -58,8 +62,11 @@ class DeskListingStream(JiraStream):
     def read(self, desk: dict) -> list[dict] | AccessError:
         """One desk's records (runs on a worker thread: reads only)."""
         try:
-            return list(self.paginate(f"{JSM}/servicedesk/{desk['id']}/{self.resource}",
-                                      IsLastPagePaginator, self.params))
+            return list(
+                self.paginate(
+                    f"{JSM}/servicedesk/{desk['id']}/{self.resource}", IsLastPagePaginator, self.params
+                )
+            )
         except AccessError as exc:
             return exc
 
@@ -68,8 +75,13 @@ class DeskListingStream(JiraStream):
         desks = service_desks(self)
         for desk, records in zip(desks, self.client.map(self.read, desks)):
             if isinstance(records, AccessError):
-                LOGGER.warning("%s: service desk %s (%s) skipped: %s", self.name, desk["id"],
-                               desk.get("projectKey"), records)
+                LOGGER.warning(
+                    "%s: service desk %s (%s) skipped: %s",
+                    self.name,
+                    desk["id"],
+                    desk.get("projectKey"),
+                    records,
+                )
                 continue
             for record in records:
                 record["serviceDeskId"] = str(desk["id"])

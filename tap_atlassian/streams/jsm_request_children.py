@@ -67,7 +67,8 @@ class RequestCommentsStream(RequestChildStream):
     re-read request become tombstones (:class:`~tap_atlassian.deletes.ChildIds`), and so do
     every comment of a deleted request: like ``jira_issue_comments``, the stream sweeps the
     desks' issue ids every ``delete_sweep_hours`` (:class:`~tap_atlassian.deletes.IssueSweep`,
-    with ``jsm_requests``' rules for a request moved out of the desks)."""
+    with ``jsm_requests``' rules for a request moved out of the desks).
+    """
 
     name = "jsm_request_comments"
     child = "comment"
@@ -125,10 +126,12 @@ class RequestFeedbackStream(RequestChildStream):
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
         """Nothing on Server/DC, which has no feedback resource (not discovered there; this is
-        for a catalog written against Cloud)."""
+        for a catalog written against Cloud).
+        """
         if not self.is_cloud:
-            LOGGER.info("%s: Jira Service Management Data Center has no feedback API; nothing to read",
-                        self.name)
+            LOGGER.info(
+                "%s: Jira Service Management Data Center has no feedback API; nothing to read", self.name
+            )
             return
         yield from super().get_records(context)
 
@@ -140,5 +143,10 @@ def with_account_id(user: dict) -> dict:
     return user
 
 
-STREAMS = (RequestCommentsStream, RequestSlaStream, RequestParticipantsStream, RequestApprovalsStream,
-           RequestFeedbackStream)
+STREAMS = (
+    RequestCommentsStream,
+    RequestSlaStream,
+    RequestParticipantsStream,
+    RequestApprovalsStream,
+    RequestFeedbackStream,
+)
