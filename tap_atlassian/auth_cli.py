@@ -17,11 +17,10 @@ import json
 import sys
 import typing as t
 
-from singer_sdk.configuration._dict_config import parse_environment_config
-
 from tap_atlassian.auth import AuthError, build_authenticator
 from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings
 from tap_atlassian.redact import redact
+from tap_atlassian.sdk_internals import environment_config
 from tap_atlassian.sites import Sites
 
 ENV_PREFIX = "TAP_ATLASSIAN_"
@@ -29,7 +28,7 @@ ENV_PREFIX = "TAP_ATLASSIAN_"
 
 def config_from_env() -> dict[str, t.Any]:
     """Settings from ``TAP_ATLASSIAN_<NAME>`` variables: the SDK's own parser, as the tap reads them."""
-    return parse_environment_config(CONFIG_SCHEMA, ENV_PREFIX)
+    return environment_config(CONFIG_SCHEMA, ENV_PREFIX)
 
 
 def load_config(paths: list[str]) -> dict[str, t.Any]:

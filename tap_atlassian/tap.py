@@ -15,16 +15,15 @@ import logging
 import sys
 import typing as t
 
-from singer_sdk import Tap
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, DiscoveryError
-from singer_sdk.helpers._classproperty import classproperty
 
 from tap_atlassian import redact
 from tap_atlassian.auth import AuthError, build_authenticator
 from tap_atlassian.client import ApiClient
 from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings, numbers_from_text, unknown_settings
 from tap_atlassian.errors import ApiError
+from tap_atlassian.sdk_internals import TapInternals
 from tap_atlassian.sites import Sites
 from tap_atlassian.streams import STREAMS
 
@@ -64,12 +63,7 @@ class _DropUnsortedNotice(logging.Filter):
 logging.getLogger("singer_sdk").addFilter(_DropUnsortedNotice())
 
 
-class _DropDryRunAborts(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("An unhandled error occurred while syncing")
-
-
-class TapAtlassian(Tap):
+class TapAtlassian(TapInternals):
     """Singer tap for Confluence and Jira Service Management, Cloud and Server/Data Center."""
 
     name = "tap-atlassian"
@@ -78,18 +72,20 @@ class TapAtlassian(Tap):
     message_writer_class = BufferedMsgSpecWriter
     _warned_settings = False
 
-    @classproperty
-    def _env_var_config(cls) -> dict[str, t.Any]:  # noqa: N805
-        """``TAP_ATLASSIAN_*`` settings; the SDK converts integers and booleans, and here numbers."""
-        return numbers_from_text(super()._env_var_config)
+    @classmethod
+    def settings_from_text(cls, config: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
+        """``TAP_ATLASSIAN_*`` and Meltano's settings: the SDK converts integers and booleans,
+        and here numbers given as text.
+        """
+        return numbers_from_text(config)
 
     @functools.cached_property
     def settings(self) -> Settings:
         """The typed, validated settings (raises ``ConfigError``)."""
         return Settings.from_config(self.config)
 
-    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        """Our one-line checks first (they never echo a secret), then the SDK's own."""
+    def check_settings(self, *, raise_errors: bool) -> list[str]:
+        """Our one-line checks (they never echo a secret), before the SDK's own schema check."""
         try:
             settings = self.settings
         except ConfigError as exc:
@@ -105,10 +101,7 @@ class TapAtlassian(Tap):
             self.append_builtin_config(known)
             for line in unknown_settings(self.config, known["properties"]):
                 self.logger.warning("%s", line)
-        # number settings given as text (Meltano passes them so: meltano.yml) pass the SDK's
-        # schema check as the numbers they are
-        self._config.update(numbers_from_text(self._config))
-        return super()._validate_config(raise_errors=raise_errors)
+        return []
 
     @functools.cached_property
     def sites(self) -> Sites:
@@ -159,23 +152,9 @@ class TapAtlassian(Tap):
             msg = f"discovery of {cls.name} failed: {exc}"
             raise DiscoveryError(msg) from None
 
-    def run_connection_test(self) -> bool:
-        """``--test``: log in and read one record of each selected stream.
-
-        The SDK stops each stream by raising its record-limit signal, which each stream logs
-        as "an unhandled error"; those lines are dropped here, real failures still end the run.
-        """
-        quiet = _DropDryRunAborts()
-        handlers = [h for lg in (logging.getLogger(), *redact.named_loggers()) for h in lg.handlers]
-        for handler in handlers:
-            handler.addFilter(quiet)
-        try:
-            ok = super().run_connection_test()
-        finally:
-            for handler in handlers:
-                handler.removeFilter(quiet)
-        self.logger.info("connection test passed: logged in and read one record of each stream")
-        return ok
+    def quiet_loggers(self) -> list[logging.Logger]:
+        """``--test`` quiets the SDK's per-stream stop lines on the root and the named loggers."""
+        return [logging.getLogger(), *redact.named_loggers()]
 
     @classmethod
     def cb_config(cls, ctx: click.Context, param: click.Option, value: tuple[str, ...]) -> t.Any:  # noqa: ANN401

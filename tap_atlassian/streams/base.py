@@ -6,10 +6,9 @@ makes instead of failing: a stream the login cannot read (an OAuth scope it lack
 product the site does not have (``requires``: Jira Service Management, Jira Software) are
 each one WARNING, and the run goes on with the rest.
 
-Two SDK internals are overridden here, and only here: ``_generate_record_messages`` (the
-per-record selection walk is the costliest step of a sync and rarely needed; records are
-normalised there, see :mod:`tap_atlassian.records`) and ``_increment_stream_state`` (a
-tombstone must never move a bookmark).
+The SDK steps it shapes (the record path, bookmarks, skipping) are reached through
+:mod:`tap_atlassian.sdk_internals`, the one module that touches the SDK's internals: this
+class fills its hooks (:meth:`prepare_record`, :meth:`moves_bookmark`, :meth:`sync_or_skip`).
 """
 
 from __future__ import annotations
@@ -18,17 +17,14 @@ import datetime as dt
 import logging
 import typing as t
 
-from singer_sdk.helpers._catalog import pop_deselected_record_properties
-from singer_sdk.helpers._util import utc_now
 from singer_sdk.helpers.conform import TypeConformanceLevel
-from singer_sdk.singerlib import RecordMessage
-from singer_sdk.streams import Stream
 
 from tap_atlassian import custom_fields, records
 from tap_atlassian.client import PRODUCT_PROBES
 from tap_atlassian.errors import AccessError
 from tap_atlassian.progress import Progress
 from tap_atlassian.schemas import schema
+from tap_atlassian.sdk_internals import StreamInternals
 from tap_atlassian.windows import format_utc
 
 if t.TYPE_CHECKING:
@@ -41,7 +37,7 @@ LOGGER = logging.getLogger("tap-atlassian")
 DELETED_AT = "_sdc_deleted_at"
 
 
-class AtlassianStream(Stream):
+class AtlassianStream(StreamInternals):
     """Base of every stream: its product's client, declarative paging, no per-record conformance.
 
     Subclasses set ``product`` (``confluence`` / ``jira``) and usually only ``get_records``
@@ -63,7 +59,7 @@ class AtlassianStream(Stream):
         super().__init__(*args, **kwargs)
         self.STATE_MSG_FREQUENCY = self.settings.page_size
         self.progress = Progress(self.name, self.settings.progress_seconds)
-        self._selection_fast_path: bool | None = None
+        self._planned = False
         self._date_plan: records.Plan = ()
         self._declared: frozenset[str] = frozenset()
         self._renames: dict[str, str] = {}
@@ -73,16 +69,14 @@ class AtlassianStream(Stream):
         """The schema of the deployment the tap talks to (``tap_atlassian/schemas/<name>.json``)."""
         return schema(cls.name, tap.sites.deployment)
 
-    def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
-        """The SDK's record path without its per-record recursive selection walk.
-
-        Every property is kept (the schemas are open: ``additionalProperties``); the values at
-        the schema's ``date-time`` paths are made RFC 3339 UTC; the SDK's recursive
-        deselection runs only when some property is deselected (not the usual case).
+    def prepare_record(self, record: dict) -> None:
+        """Every property is kept (the schemas are open: ``additionalProperties``); the values at
+        the schema's ``date-time`` paths are made RFC 3339 UTC, and custom fields get their
+        ``custom_field_names`` column.
         """
         self.progress.record()
-        if self._selection_fast_path is None:
-            self._selection_fast_path = all(self.mask.values())
+        if not self._planned:
+            self._planned = True
             self._date_plan = records.plan(self.schema)
             self._declared = frozenset(self.schema.get("properties", {}))
             self._renames = custom_fields.renames(self.schema)
@@ -92,17 +86,6 @@ class AtlassianStream(Stream):
             custom_fields.rename(record["fields"], self._renames)
         records.apply(record, self._date_plan)
         self._note_undeclared(record)
-        if not self._selection_fast_path:
-            pop_deselected_record_properties(record, self.schema, self.mask)
-        for stream_map in self.stream_maps:
-            mapped = stream_map.transform(record)
-            if mapped is not None:
-                yield RecordMessage(
-                    stream=stream_map.stream_alias,
-                    record=mapped,
-                    version=self._stream_version,
-                    time_extracted=utc_now(),
-                )
 
     def _warn_renamed_fields(self) -> None:
         """``custom_field_names``: a field renamed on the site since discovery keeps its column
@@ -129,18 +112,16 @@ class AtlassianStream(Stream):
                 ", ".join(extra),
             )
 
-    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
+    def moves_bookmark(self, record: dict, context: dict | None) -> bool:
         """Bookmarks follow live records only: a tombstone's (older, or unknown) time never moves
         one, nor does a record older than the bookmark (a late one, re-read by the look-back).
         """
-        if latest_record.get(DELETED_AT) is not None:
-            return
-        self.record_seen(latest_record)
+        if record.get(DELETED_AT) is not None:
+            return False
+        self.record_seen(record)
         current = self.get_context_state(context).get("replication_key_value")
-        value = latest_record.get(self.replication_key or "")
-        if isinstance(current, str) and isinstance(value, str) and value < current:
-            return
-        super()._increment_stream_state(latest_record, context=context)
+        value = record.get(self.replication_key or "")
+        return not (isinstance(current, str) and isinstance(value, str) and value < current)
 
     def record_seen(self, record: dict) -> None:
         """A live record handed to the loader (in emission order, on the sync's thread, so in
@@ -161,7 +142,7 @@ class AtlassianStream(Stream):
             self.progress.start(self.client.stats)
         previous = self.client.cache.get("progress")
         self.client.cache["progress"] = self.progress
-        super().sync(context)
+        self.sdk_sync(context)
         self.client.cache["progress"] = previous
         if self.parent_stream_type is None:
             for child in self.child_streams:
@@ -235,7 +216,7 @@ class AtlassianStream(Stream):
         """The product this stream ``requires`` and the site lacks (probed once per run), else None."""
         return self.client.lacks(self.requires) if self.requires else None
 
-    def sync(self, context: dict | None = None) -> None:
+    def sync_or_skip(self, context: dict | None) -> None:
         """Skip, with a warning, a stream this run cannot read (see :meth:`skip_reason`).
 
         A missing product is one WARNING for all its streams (named, with the probe's answer),
