@@ -10,7 +10,7 @@ MELTANO_VENV := .venv-meltano
 MELTANO_VERSION ?= 4.4.1
 ORCH_VENV := .venv-orchestrate
 
-.PHONY: install meltano orchestrate-install orchestrate test demo bench readme plugins clean
+.PHONY: install meltano orchestrate-install orchestrate lint test demo bench readme plugins clean
 
 CHECK_VENV = @$(PYTHON) -c 'import ensurepip' 2>/dev/null || { echo "make: $(PYTHON) cannot create virtual environments; install its venv module (Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
 
@@ -53,8 +53,14 @@ orchestrate: orchestrate-install meltano
 demo: install meltano
 	$(BIN)/python -m demo
 
-# The whole test suite (what .ci/run calls).
-test: install meltano orchestrate-install
+# Style and types of the package (pyproject.toml: [tool.ruff], [tool.mypy]); `make test` runs it first.
+lint: install
+	$(BIN)/ruff check
+	$(BIN)/ruff format --check
+	$(BIN)/mypy
+
+# The whole test suite (what .ci/run calls), after the lint.
+test: lint meltano orchestrate-install
 	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # Throughput and memory of the jira_issues sync against a bare requests+orjson loop.

@@ -1,3 +1,8 @@
 """tap-atlassian: a Singer tap for Confluence and Jira Service Management."""
 
-__version__ = "0.1.0"
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("tap-atlassian")  # set from the git tag at install (setuptools-scm)
+except PackageNotFoundError:  # a source tree on sys.path that was never installed
+    __version__ = "0+unknown"

@@ -214,7 +214,7 @@ def datetime_fields(schema: t.Mapping[str, t.Any]) -> tuple[str, ...]:
     return tuple(k for k, v in props.items() if v.get("format") == "date-time")
 
 
-def normalise(fields: dict[str, t.Any], keep_custom: bool, dt_fields: t.Iterable[str]) -> None:
+def normalise(fields: dict[str, t.Any], keep_custom: bool, dt_fields: t.Iterable[str]) -> None:  # noqa: FBT001
     """In place: drop custom fields when off; RFC 3339 for ``date-time`` fields."""
     if not keep_custom:
         for key in [k for k in fields if is_custom(k)]:

@@ -95,8 +95,9 @@ _CODE = re.compile(r"^(E\d{7}|[a-z]+(?:_[a-z]+)+|[A-Z]+(?:_[A-Z]+)+)$")
 # Atlassian Cloud's plain-text 401 for a Basic login whose API token it does not accept
 # (https://developer.atlassian.com/cloud/jira/platform/deprecation-notice-basic-auth/).
 BASIC_DEPRECATED = "Basic authentication with passwords is deprecated"
+# (S105: a message about a token, not a token)
 TOKEN_REFUSED = (
-    "Atlassian refused the API token (wrong, revoked, or a password given instead of "
+    "Atlassian refused the API token (wrong, revoked, or a password given instead of "  # noqa: S105
     "an API token: create one at https://id.atlassian.com/manage-profile/security/api-tokens "
     "and set api_token with the account's e-mail as user)"
 )
@@ -131,7 +132,7 @@ def clip(text: str, limit: int) -> str:
     return cut.rstrip(" ,;:-") + "…"
 
 
-def retry_after_seconds(headers: t.Mapping[str, str]) -> float | None:
+def retry_after_seconds(headers: t.Mapping[str, str]) -> float | None:  # noqa: PLR0911  (one return per header form)
     """``Retry-After`` (seconds or HTTP date), else Okta's ``X-Rate-Limit-Reset`` (UTC epoch
     seconds; https://developer.okta.com/docs/reference/rl-best-practices/: wait past that
     second), else Atlassian's ``X-RateLimit-Reset`` (ISO 8601).

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import typing as t
+from http import HTTPStatus
 
 from tap_atlassian.errors import AccessError, ApiError
 from tap_atlassian.state_sets import Versions, as_int
@@ -128,7 +129,7 @@ def read_issues(client: ApiClient, ids: list[str], fields: str) -> t.Iterator[di
                 },
             )
         except ApiError as exc:
-            if exc.status != 400:
+            if exc.status != HTTPStatus.BAD_REQUEST:
                 raise
             # a Jira that still validates the ids (one deleted meanwhile): one read per issue
             return [issue for ident in batch if (issue := one(ident)) is not None]

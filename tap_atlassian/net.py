@@ -41,11 +41,11 @@ class Session(requests.Session):
     def merge_environment_settings(
         self,
         url: str | bytes | None,
-        proxies: t.Any,
+        proxies: t.Any,  # noqa: ANN401  (requests' own argument types)
         stream: t.Any,  # noqa: ANN401
-        verify: t.Any,
-        cert: t.Any,
-    ) -> dict[str, t.Any]:
+        verify: t.Any,  # noqa: ANN401
+        cert: t.Any,  # noqa: ANN401
+    ) -> t.Any:  # noqa: ANN401  (requests' settings mapping, typed only in its stubs)
         """Requests' merge (proxies, ``REQUESTS_CA_BUNDLE``), then ``ca_bundle`` wins, and
         ``SSL_CERT_FILE`` stands in for the default store when nothing else was given.
         """
@@ -66,7 +66,7 @@ def send(session: requests.Session, prepared: requests.PreparedRequest, **kwargs
     """``session.send`` with the environment merged in (proxies, CA bundle), as
     ``session.request`` would do; ``kwargs`` (timeout, allow_redirects) pass through.
     """
-    env = session.merge_environment_settings(prepared.url, {}, None, None, None)
+    env = session.merge_environment_settings(prepared.url or "", {}, None, None, None)
     return session.send(prepared, **{**env, **kwargs})
 
 
@@ -76,7 +76,7 @@ def host_of(url: str | None) -> str:
     return parts.netloc.rsplit("@", 1)[-1] or (url or "?")
 
 
-def network_failure(exc: BaseException, url: str | None) -> tuple[str, bool]:
+def network_failure(exc: BaseException, url: str | None) -> tuple[str, bool]:  # noqa: PLR0911  (one per failure kind)
     """``(one line naming the host, worth retrying)`` for a failure below HTTP."""
     host = host_of(url)
     if isinstance(exc, requests.exceptions.SSLError):
@@ -88,7 +88,10 @@ def network_failure(exc: BaseException, url: str | None) -> tuple[str, bool]:
         ), False
     if isinstance(exc, requests.exceptions.ProxyError):
         return (
-            f"the proxy refused or failed the connection to {host} ({_root_text(exc)}): check HTTPS_PROXY / NO_PROXY",
+            (
+                f"the proxy refused or failed the connection to {host} ({_root_text(exc)}): "
+                "check HTTPS_PROXY / NO_PROXY"
+            ),
             True,
         )
     if isinstance(exc, requests.Timeout):

@@ -94,7 +94,7 @@ class StartLimitLinkPaginator(CursorLinkPaginator):
         self.params["limit"] = self.page_size
         self.params.setdefault("start", 0)
 
-    def advance(self, body: Body, headers: t.Mapping[str, str]) -> None:
+    def advance(self, body: Body, headers: t.Mapping[str, str]) -> None:  # noqa: ARG002  (the paginators' one signature)
         """Next offset from the link, else from the count."""
         results = self.records(body)
         if not results or not (body.get("_links") or {}).get("next"):
@@ -190,7 +190,11 @@ Fetch = t.Callable[[t.Any, int], tuple[list[dict], bool]]
 
 
 def keyset_pages(
-    fetch: Fetch, time_of: t.Callable[[dict], t.Any], lower: t.Any, *, keyset: bool
+    fetch: Fetch,
+    time_of: t.Callable[[dict], t.Any],
+    lower: t.Any,  # noqa: ANN401  (whatever time_of gives: a string or a datetime)
+    *,
+    keyset: bool,
 ) -> t.Iterator[list[dict]]:
     """Offset-paged searches ordered by time, asked page after page by keyset.
 

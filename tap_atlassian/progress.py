@@ -111,7 +111,7 @@ class Progress:
             return
         elapsed = self.clock() - self.started
         now = self._stats.snapshot() if self._stats else (0, 0, 0, 0.0)
-        requests, retries, throttled, waited = (a - b for a, b in zip(now, self._base))
+        requests, retries, throttled, waited = (a - b for a, b in zip(now, self._base, strict=True))
         rate = f" ({self.records / elapsed:,.0f}/s)" if elapsed >= 1 else ""
         LOGGER.info(
             "%s: done: %s records in %s%s; %s %s, %s %s, %s 429%s (%.1f s waited)",
@@ -137,12 +137,15 @@ def expect(client: ApiClient, total: int | None) -> None:
         current.total = total
 
 
+MINUTE = 60  # seconds in a minute, minutes in an hour
+
+
 def duration(seconds: float) -> str:
     """``4.2 s``, ``3 min 5 s``, ``2 h 10 min``."""
-    if seconds < 60:
+    if seconds < MINUTE:
         return f"{seconds:.1f} s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
+    minutes, secs = divmod(int(seconds), MINUTE)
+    if minutes < MINUTE:
         return f"{minutes} min {secs} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min"

@@ -31,7 +31,7 @@ def existing_project_keys(client: ApiClient, keys: t.Sequence[str]) -> tuple[str
     """
     if not keys:
         return ()
-    cache_key = ("project_keys", tuple(keys))
+    cache_key = "project_keys:" + ",".join(keys)
     if cache_key in client.cache:
         return client.cache[cache_key]
     found: dict[str, str] = {}  # upper-case key -> the site's spelling

@@ -37,6 +37,9 @@ from singer_sdk.helpers._util import utc_now
 from singer_sdk.singerlib import RecordMessage
 from singer_sdk.streams import Stream
 
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
 SDK_SERIES = "0.54."  # the singer-sdk minor version these touch points were written against
 
 __all__ = ["SDK_SERIES", "StreamInternals", "TapInternals", "environment_config"]
@@ -55,31 +58,31 @@ class StreamInternals(Stream):
     def prepare_record(self, record: dict) -> None:
         """Shape one record in place before it is written (the stream says how)."""
 
-    def moves_bookmark(self, record: dict, context: dict | None) -> bool:  # noqa: ARG002
+    def moves_bookmark(self, record: dict, context: Context | None) -> bool:  # noqa: ARG002
         """Whether this written record may move the stream's bookmark (default: yes)."""
         return True
 
-    def sync_or_skip(self, context: dict | None) -> None:
+    def sync_or_skip(self, context: Context | None) -> None:
         """Sync with :meth:`sdk_sync`, or log why not (the stream says which)."""
         self.sdk_sync(context)
 
-    def sdk_sync(self, context: dict | None) -> None:
+    def sdk_sync(self, context: Context | None) -> None:
         """The SDK's own ``sync``."""
         super().sync(context)
 
-    def advance_bookmark(self, record: dict, context: dict | None) -> None:
+    def advance_bookmark(self, record: dict, context: Context | None) -> None:
         """Move the bookmark to ``record`` as the SDK does after writing a record."""
         super()._increment_stream_state(record, context=context)
 
-    def sync(self, context: dict | None = None) -> None:  # type: ignore[misc]  # @final in the SDK
+    def sync(self, context: Context | None = None) -> None:  # type: ignore[misc]  # @final in the SDK
         """Hand the sync to :meth:`sync_or_skip`."""
         self.sync_or_skip(context)
 
-    def _increment_stream_state(self, latest_record: dict, *, context: dict | None = None) -> None:
+    def _increment_stream_state(self, latest_record: dict, *, context: Context | None = None) -> None:
         if self.moves_bookmark(latest_record, context):
             super()._increment_stream_state(latest_record, context=context)
 
-    def _generate_record_messages(self, record: dict) -> t.Iterator[RecordMessage]:
+    def _generate_record_messages(self, record: dict) -> t.Generator[RecordMessage, None, None]:
         self.prepare_record(record)
         if self._all_selected is None:
             self._all_selected = all(self.mask.values())

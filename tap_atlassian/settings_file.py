@@ -65,6 +65,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import filelock
+import platformdirs
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
@@ -98,8 +99,6 @@ class SettingsFileError(Exception):
 
 def default_location() -> Path:
     """``OAuthSettings.txt`` in the user's config directory for tap-atlassian."""
-    import platformdirs
-
     return Path(platformdirs.user_config_dir("tap-atlassian")) / DEFAULT_FILENAME
 
 
@@ -134,7 +133,7 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _unb64(text: Any) -> bytes:
+def _unb64(text: object) -> bytes:
     if not isinstance(text, str):
         raise ValueError("not base64 text")  # noqa: EM101, TRY003, TRY004
     return base64.b64decode(text.encode("ascii"), validate=True)
@@ -203,7 +202,7 @@ class SettingsFile:
         state, _ = self._read()
         return state
 
-    def _read(self) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    def _read(self) -> tuple[dict[str, Any], dict[str, Any] | None]:  # noqa: C901  (one check per way a file can be bad)
         """Decrypt the file: (state, header) or ({}, None) when absent."""
         try:
             raw = self.path.read_bytes()
@@ -320,10 +319,10 @@ class SettingsFile:
                 tmp.write(data)
                 tmp.flush()
                 os.fsync(tmp.fileno())
-            os.replace(tmp_name, self.path)
+            Path(tmp_name).replace(self.path)
         except OSError as exc:
             with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
+                Path(tmp_name).unlink()
             msg = f"cannot write the settings file {self.path}: {exc.strerror}"
             raise SettingsFileError(msg) from None
         _fsync_dir(directory)

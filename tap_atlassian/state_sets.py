@@ -20,6 +20,7 @@ wrong tombstone (a tombstone needs an id that was known live).
 from __future__ import annotations
 
 import bisect
+import itertools
 import typing as t
 
 DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
@@ -255,7 +256,7 @@ class Groups:
             children = self.groups[parent]
             if not children:
                 continue
-            deltas = [b36(children[0])] + [b36(b - a) for a, b in zip(children, children[1:])]
+            deltas = [b36(children[0])] + [b36(b - a) for a, b in itertools.pairwise(children)]
             out.append(f"{b36(parent - previous)}:{'.'.join(deltas)}")
             previous = parent
         return ";".join(out)

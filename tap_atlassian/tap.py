@@ -123,10 +123,7 @@ class TapAtlassian(TapInternals):
             entry = self.input_catalog.get_stream(cls.name) if self.input_catalog else None
             if entry is None and cls.cloud_only and self.sites.deployment != "cloud":
                 continue  # a Cloud-only resource (jsm_request_feedback): not offered on Server/DC
-            if entry is not None:
-                stream_schema = entry.schema.to_dict()
-            else:
-                stream_schema = self._discover_schema(cls)
+            stream_schema = entry.schema.to_dict() if entry is not None else self._discover_schema(cls)
             out.append(cls(tap=self, schema=stream_schema))
         self._warn_unknown_catalog_streams()
         return out
@@ -185,7 +182,7 @@ class TapAtlassian(TapInternals):
         except KNOWN_FAILURES as exc:
             if isinstance(exc, ConfigValidationError):
                 raise
-            cls.logger.error("%s", exc)
+            cls.logger.error("%s", exc)  # noqa: TRY400  (one line, no traceback: the message says it all)
             ctx.exit(1)
 
     @classmethod

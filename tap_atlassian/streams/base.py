@@ -28,6 +28,8 @@ from tap_atlassian.sdk_internals import StreamInternals
 from tap_atlassian.windows import format_utc
 
 if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
     from tap_atlassian.client import ApiClient
     from tap_atlassian.config import Settings
     from tap_atlassian.pagination import Paginator
@@ -45,6 +47,7 @@ class AtlassianStream(StreamInternals):
     (``servicedesk``, ``agile``: see ``tap_atlassian.client.PRODUCT_PROBES``).
     """
 
+    name: str = ""  # each stream class names itself (the SDK keeps it per instance too)
     product: t.ClassVar[str] = "jira"
     requires: t.ClassVar[str | None] = None
     cloud_only: t.ClassVar[bool] = False  # True: Server/DC has no such resource; not discovered there
@@ -112,7 +115,7 @@ class AtlassianStream(StreamInternals):
                 ", ".join(extra),
             )
 
-    def moves_bookmark(self, record: dict, context: dict | None) -> bool:
+    def moves_bookmark(self, record: dict, context: Context | None) -> bool:
         """Bookmarks follow live records only: a tombstone's (older, or unknown) time never moves
         one, nor does a record older than the bookmark (a late one, re-read by the look-back).
         """
@@ -134,7 +137,7 @@ class AtlassianStream(StreamInternals):
         """
         self.state_manager.is_flushed = False
 
-    def _sync_with_progress(self, context: dict | None) -> None:
+    def _sync_with_progress(self, context: Context | None) -> None:
         """The SDK's sync, with progress lines and, for a top-level stream, one summary line for
         it and each of its child streams at the end (:mod:`tap_atlassian.progress`).
         """
@@ -188,14 +191,14 @@ class AtlassianStream(StreamInternals):
     ) -> t.Iterator[dict]:
         """Every record of a paged endpoint, page by page (``max_limit``: the endpoint's cap)."""
         paginator = paginator_cls(dict(params or {}), self.settings.page_size, max_limit)
-        for records in self.client.pages(path, paginator):
-            yield from records
+        for page in self.client.pages(path, paginator):
+            yield from page
 
-    def get_url_params(self, context: dict | None) -> dict[str, t.Any]:  # noqa: ARG002
+    def get_url_params(self, context: Context | None) -> dict[str, t.Any]:  # noqa: ARG002
         """Query parameters of the declarative path (override per stream)."""
         return {}
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Declarative default: ``path`` paged with ``paginator``."""
         assert self.paginator is not None  # noqa: S101
         yield from self.paginate(
@@ -216,7 +219,7 @@ class AtlassianStream(StreamInternals):
         """The product this stream ``requires`` and the site lacks (probed once per run), else None."""
         return self.client.lacks(self.requires) if self.requires else None
 
-    def sync_or_skip(self, context: dict | None) -> None:
+    def sync_or_skip(self, context: Context | None) -> None:
         """Skip, with a warning, a stream this run cannot read (see :meth:`skip_reason`).
 
         A missing product is one WARNING for all its streams (named, with the probe's answer),
@@ -236,7 +239,7 @@ class AtlassianStream(StreamInternals):
             probe = PRODUCT_PROBES[t.cast("str", self.requires)][0]
             streams = sorted(
                 s.name
-                for s in self._tap.streams.values()  # type: ignore[attr-defined]
+                for s in self._tap.streams.values()
                 if getattr(s, "requires", None) == self.requires and s.selected
             )
             LOGGER.warning(
