@@ -26,11 +26,11 @@ at most ``max_concurrent_requests`` in flight, and a 429 / 503 wait pauses all o
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 import random
 import threading
 import typing as t
+from http import HTTPStatus
 
 import backoff
 import orjson
@@ -50,6 +50,8 @@ from tap_atlassian.progress import RequestStats
 from tap_atlassian.windows import zone
 
 if t.TYPE_CHECKING:
+    import datetime as dt
+
     from tap_atlassian.auth import AtlassianAuthenticator
     from tap_atlassian.config import Settings
     from tap_atlassian.pagination import Paginator
@@ -65,6 +67,8 @@ USER_AGENT = (
 )
 JSM_PREFIX = "/rest/servicedeskapi/"
 JSM_HEADERS = {"X-ExperimentalApi": "opt-in"}  # else 412 on experimental JSM operations
+# answers that may say how long to wait (Retry-After, X-RateLimit-Reset): they pause every thread
+WAITS = frozenset({HTTPStatus.TOO_MANY_REQUESTS, HTTPStatus.SERVICE_UNAVAILABLE})
 AUTH_RETRIES = 4  # 401s one request may retry after renewals (its own, or other threads')
 LOGIN_PATH_HINTS = ("login.jsp", "login.action", "/login", "external-login", "/saml")
 # feature -> (probe path, params, product name for the warning); a 404 means not installed
@@ -211,7 +215,7 @@ class ApiClient:
                 self.get(path, params)
                 self.cache[key] = None
             except AccessError as exc:
-                if exc.status != 404:
+                if exc.status != HTTPStatus.NOT_FOUND:
                     raise
                 self.cache[key] = product
         return self.cache[key]
@@ -248,7 +252,7 @@ class ApiClient:
                 raise ApiError(msg) from None
             self.stats.sent()
             status = response.status_code
-            if status == 401 or (response.history and _is_login_page(response.url)):
+            if status == HTTPStatus.UNAUTHORIZED or (response.history and _is_login_page(response.url)):
                 outcome = self._renew(response, epoch, again=renewed) if auth_retries < AUTH_RETRIES else None
                 if outcome is not None:
                     auth_retries += 1
@@ -259,14 +263,14 @@ class ApiClient:
                     f" (auth_scheme {self.settings.auth_scheme}: check the credentials)"
                 )
                 raise ApiError(msg, 401)
-            if status in {429, 503} or status >= 500:
-                hint = retry_after_seconds(response.headers) if status in {429, 503} else None
+            if status in WAITS or status >= HTTPStatus.INTERNAL_SERVER_ERROR:
+                hint = retry_after_seconds(response.headers) if status in WAITS else None
                 msg = f"{status} {response.reason} from {what}: {server_message(response)}"
                 raise RetryableError(msg, hint)
-            if status in {403, 404}:
+            if status in {HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND}:
                 msg = f"{status} {response.reason} from {what}: {server_message(response)}"
                 raise AccessError(msg, status)
-            if status >= 400:
+            if status >= HTTPStatus.BAD_REQUEST:
                 msg = f"{status} {response.reason} from {what}: {server_message(response)}"
                 raise ApiError(msg, status)
             return response
@@ -277,12 +281,15 @@ class ApiClient:
         by ``retry_max_wait_seconds``), or the first back-off wait when none is given.
         """
         status = response.status_code
-        if status not in {429, 503}:
+        if status not in WAITS:
             return
         hint = retry_after_seconds(response.headers)
-        if status == 429 or hint is not None:
+        if status == HTTPStatus.TOO_MANY_REQUESTS or hint is not None:
             wait = self.settings.retry_initial_wait_seconds if hint is None else hint
-            self.gate.pause(min(wait, self.settings.retry_max_wait_seconds), throttled=status == 429)
+            self.gate.pause(
+                min(wait, self.settings.retry_max_wait_seconds),
+                throttled=status == HTTPStatus.TOO_MANY_REQUESTS,
+            )
 
     def _renew(self, response: requests.Response, epoch: int, *, again: bool) -> str | None:
         """Log in again once for all threads. ``"adopted"``: another thread renewed after this
@@ -351,10 +358,11 @@ def _encode(params: t.Mapping[str, t.Any]) -> dict[str, t.Any]:
         if value is None:
             continue
         if isinstance(value, Repeat):
-            value = list(value)
+            out[key] = list(value)
         elif isinstance(value, (list, tuple)):
-            value = ",".join(map(str, value))
+            out[key] = ",".join(map(str, value))
         elif isinstance(value, bool):
-            value = str(value).lower()
-        out[key] = value
+            out[key] = str(value).lower()
+        else:
+            out[key] = value
     return out
