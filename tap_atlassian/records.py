@@ -81,7 +81,7 @@ def _types(node: t.Mapping[str, t.Any]) -> set[str]:
 
 def plan(schema: t.Mapping[str, t.Any]) -> Plan:
     """The ``date-time`` paths of an object schema, as a tree walked once per record."""
-    out = []
+    out: list[tuple[str, Convert | None, Plan | None]] = []
     for key, prop in (schema.get("properties") or {}).items():
         if not isinstance(prop, t.Mapping):
             continue

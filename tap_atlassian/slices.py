@@ -2,114 +2,223 @@
 
 A search's pages follow one another (Cloud's ``nextPageToken``, Server/DC's keyset paging),
 so one search cannot be read faster than one round trip per page. Slices of the window are
-independent searches: each is read whole by one worker, and they are handed back in time
-order (``ApiClient.map``), so the issues come out in ``updated`` order exactly as one search
-gives them, and a bookmark never passes an issue not yet emitted.
+independent searches, read by worker threads and handed back in time order, so the issues
+come out in ``updated`` order exactly as one search gives them, and a bookmark never passes
+an issue not yet emitted.
 
-Planning: the window is counted (Cloud ``POST /rest/api/3/search/approximate-count``,
-https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-approximate-count-post ;
-Server/DC the ``total`` of a ``maxResults=0`` search), ranges holding more than ``target``
-issues (with a quarter's slack) are cut into equal minute-aligned parts (half again as many
-as its count needs, at most ``FAN``), all but the last counted concurrently (the last holds
-what its siblings leave of the range's count), and neighbours are merged back while they hold ``target``
-issues together (a count of 0 may be an approximation: such a range is merged, never
-dropped). Each slice then holds about one page, and at most half of
-``max_concurrent_requests`` slices are held at once: memory stays bounded.
+Planning costs no round trip of its own. The first page of the whole window is read together
+with its count (Cloud ``POST /rest/api/3/search/approximate-count``, see ``JqlSearch.count``;
+Server/DC: the page's own ``total``). When more follows, the page holds everything updated
+before its last issue's minute ``p``, and the rest of the window, ``[p, upper]``, is cut into
+even minute-aligned slices expected to hold ``1 / SPREAD`` of a page each. A slice is read
+one page: when that page is full and more follows (the issues are not spread evenly), the
+slice is refined the same way, its rest cut by the density the page showed (Server/DC: by
+its ``total``), and those parts are read at once too. A minute that holds more than a page
+cannot be cut: it is read page after page in the stream's thread.
 
-A slice is ``[a, b)`` on the issue's own UTC ``updated``: a
-:class:`~tap_atlassian.windows.Window` from ``a`` whose query reaches the minute ``b`` (it
-overlaps the neighbours by a minute, and an autumn hour), filtered to ``a <= updated < b``,
-so each issue is in exactly one slice. Without a known time zone the query
-windows are widened by 14 hours, so the search is not sliced.
+A slice ``[a, b)`` is searched as ``updated >= a AND updated < b`` (minute literals in the
+user's zone, widened by an autumn hour where a literal names two instants) and kept to
+``a <= updated < b`` on the issue's own UTC time, so each issue is in exactly one slice.
+At most ``workers`` slices are read or held at once (a page each): memory stays bounded
+whatever the window's size, and the slices still to read are made as they are needed.
+Without a known time zone the query windows are widened by 14 hours, so the search is not
+sliced.
 """
 
 from __future__ import annotations
 
+import collections
+import dataclasses
 import datetime as dt
+import itertools
 import math
 import typing as t
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from tap_atlassian.errors import ApiError
 from tap_atlassian.windows import Window, floor_minute
 
-if t.TYPE_CHECKING:
-    from tap_atlassian.client import ApiClient
-
 MINUTE = dt.timedelta(minutes=1)
-Slice = tuple[Window, "dt.datetime | None"]  # the query window, and the end its issues stay before
-FAN = 64  # at most this many parts a too-large range is cut into per planning round
-SLACK = 1.25  # a range up to this many times the target is a slice as it is (fewer counts)
+SPREAD = 1.25  # slices are cut to hold a page / SPREAD: few overflow into a second page
+FAN = 64  # at most this many parts one slice's rest is cut into
+Hit = tuple[dict, "dt.datetime | None"]  # a search hit: the issue and its ``updated`` (UTC)
 
 
-class Slicer:
-    """Plans the slices of one search (``jql_of(a, b)``: the JQL of ``[a, b)`` without order)."""
+class Page(t.NamedTuple):
+    """The first page of a slice's search."""
+
+    hits: list[Hit]  # as the search answered, in its order
+    more: bool  # more pages follow
+    total: int | None  # the search's own count (Server/DC), else None
+
+
+class Search(t.Protocol):
+    """What :class:`SliceReader` asks of a search (``JqlSearch``)."""
+
+    window: Window
+
+    def count(self) -> int | None:
+        """The window's issues (Cloud's approximation), None when the search does not say."""
+
+    def first_page(self, lower: dt.datetime | None, upper: dt.datetime | None) -> Page:
+        """``[lower, upper)``'s first page (None: the window's own end)."""
+
+    def whole(self, lower: dt.datetime | None, upper: dt.datetime | None) -> t.Iterator[Hit]:
+        """Every hit of ``[lower, upper)``, page after page."""
+
+
+@dataclasses.dataclass(eq=False)
+class Part:
+    """A slice ``[lower, upper)`` (None: the window's own end) and what was read of it."""
+
+    lower: dt.datetime | None
+    upper: dt.datetime | None
+    whole: bool = False  # one minute holding more than a page: read page after page, in order
+    future: Future[Page] | None = None
+    hits: list[Hit] | None = None  # once read: the hits this part gives
+
+
+class SliceReader:
+    """The hits of ``search``'s window in ``updated`` order, read as concurrent slices."""
 
     def __init__(
-        self, client: ApiClient, jql_of: t.Callable[[dt.datetime | None, dt.datetime], str], target: int
+        self, search: Search, workers: int, on_total: t.Callable[[int | None], None] | None = None
     ) -> None:
-        """``target``: issues per slice (about one page)."""
-        self.client, self.jql_of, self.target = client, jql_of, max(1, target)
+        """``workers``: slices read or held at once; ``on_total``: told the window's count."""
+        self.search, self.window, self.workers = search, search.window, max(2, workers)
+        self.on_total = on_total
+        self.queue: collections.deque[Part] = collections.deque()  # in time order
+        self.tail: t.Iterator[Part] = iter(())  # the window's slices not yet in the queue
+        self.pool: ThreadPoolExecutor | None = None
 
-    def plan(self, window: Window, first: t.Callable[[], dt.datetime | None]) -> list[Slice]:
-        """The slices of ``window`` in time order; ``first()`` finds the earliest issue's time
-        when the window has no lower end. One slice (the window itself) when small.
+    def __iter__(self) -> t.Iterator[Hit]:
+        """Each hit of the window once, in time order (the pool is shut when the caller stops)."""
+        self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="tap-atlassian-slice")
+        try:
+            yield from self._read()
+        finally:
+            for part in self.queue:
+                if part.future is not None:
+                    part.future.cancel()
+            self.pool.shutdown(wait=True, cancel_futures=True)
 
-        A slice is ``(query window, end)``: its search asks up to and including the minute
-        ``end`` (a minute literal's ``<=`` reads as that minute's first instant), and keeps
-        the issues updated before ``end`` (the last slice: the window's own upper end).
+    def _read(self) -> t.Iterator[Hit]:
+        assert self.pool is not None  # noqa: S101 (set by __iter__)
+        counted = self.pool.submit(self.search.count)
+        first = Part(None, None)
+        page = self.pool.submit(self.search.first_page, None, None).result()
+        total = counted.result()
+        total = page.total if total is None else total
+        if self.on_total is not None:
+            self.on_total(total)
+        self.queue.append(first)
+        self.tail = iter(self._settle(first, page, total))
+        while self.queue:
+            self._fill()
+            head = self.queue[0]
+            if head.whole:
+                self.queue.popleft()
+                self._fill()
+                yield from self.search.whole(head.lower, head.upper)
+                continue
+            while head.hits is None:
+                self._wait(head)
+            hits, head.hits = head.hits, None
+            self.queue.popleft()
+            self._fill()
+            yield from hits
+
+    def _fill(self) -> None:
+        """Read the earliest slices not yet read while fewer than ``workers`` are read or held."""
+        assert self.pool is not None  # noqa: S101 (set by __iter__)
+        busy = sum(1 for part in self.queue if part.future is not None)
+        for k, part in enumerate(itertools.chain(list(self.queue), self._from_tail())):
+            if busy >= self.workers and k > 0:  # the head is read whatever is held after it
+                return
+            if part.future is None and not part.whole:
+                part.future = self.pool.submit(self.search.first_page, part.lower, part.upper)
+                busy += 1
+
+    def _from_tail(self) -> t.Iterator[Part]:
+        for part in self.tail:
+            self.queue.append(part)
+            yield part
+
+    def _wait(self, head: Part) -> None:
+        """Until a slice is read; each slice read meanwhile is refined at once, so its parts
+        are read while the stream is busy with earlier ones (a failed read raises at its turn).
         """
-        end = window.upper + MINUTE
-        total = self.count(window.bookmark, end)
-        if total <= self.target:
-            return [(window, None)]
-        start = window.bookmark or first()
-        if start is None:
-            return [(window, None)]
-        ranges = self._cut([(floor_minute(start), end, total)])
-        out: list[Slice] = []
-        for i, (a, b) in enumerate(ranges):
-            lower = window.bookmark if i == 0 else a
-            last = i == len(ranges) - 1
-            out.append((Window(lower, window.upper if last else b, window.tz), None if last else b))
-        return out
+        assert head.future is not None  # noqa: S101 (the head is read before it is waited for)
+        if head.future.done():
+            self._refine(head, head.future.result())
+            return
+        reading = [p.future for p in self.queue if p.future is not None and not p.future.done()]
+        wait(reading, return_when=FIRST_COMPLETED)
+        for part in list(self.queue):
+            done = part.future is not None and part.future.done() and part.hits is None
+            if done and part.future is not None and part.future.exception() is None:
+                self._refine(part, part.future.result())
 
-    def count(self, a: dt.datetime | None, b: dt.datetime) -> int:
-        """Issues updated in ``[a, b)`` (Cloud: Atlassian's approximation)."""
-        jql = self.jql_of(a, b)
-        if self.client.site.is_cloud:
-            try:
-                body, _ = self.client.post("/rest/api/3/search/approximate-count", {"jql": jql})
-            except ApiError:  # a site without the count: plan blind, with more slices
-                return self.target + 1
-            return int(body.get("count") or 0) if isinstance(body, dict) else 0
-        body, _ = self.client.get("/rest/api/2/search", {"jql": jql, "maxResults": 0, "fields": "id"})
-        return int(body.get("total") or 0) if isinstance(body, dict) else 0
+    def _refine(self, part: Part, page: Page) -> None:
+        """Keep what ``page`` holds of ``part``; its rest, if any, as new parts right after it."""
+        at = self.queue.index(part) + 1
+        for k, child in enumerate(self._settle(part, page, page.total)):
+            self.queue.insert(at + k, child)
 
-    def _cut(
-        self, ranges: list[tuple[dt.datetime, dt.datetime, int]]
-    ) -> list[tuple[dt.datetime, dt.datetime]]:
-        done: list[tuple[dt.datetime, dt.datetime, int]] = []
-        while ranges:
-            splits: list[tuple[int, list[tuple[dt.datetime, dt.datetime]]]] = []
-            for a, b, n in ranges:
-                if n <= self.target * SLACK or b - a <= MINUTE:
-                    done.append((a, b, n))
-                    continue
-                parts_n = min(FAN, max(2, math.ceil(1.5 * n / self.target)))
-                step = max(MINUTE, floor_minute(a + (b - a) / parts_n) - a)
-                cuts = [a + step * k for k in range(parts_n) if a + step * k < b] + [b]
-                splits.append((n, list(zip(cuts, cuts[1:]))))
-            asked = [part for _, parts in splits for part in parts[:-1]]  # the last: what is left
-            counts = dict(zip(asked, self.client.map(lambda ab: self.count(*ab), asked)))
-            ranges = []
-            for n, parts in splits:
-                known = [(a, b, counts[(a, b)]) for a, b in parts[:-1]]
-                ranges += [*known, (*parts[-1], max(0, n - sum(c for *_, c in known)))]
-        done.sort()
-        merged: list[list[t.Any]] = []
-        for a, b, n in done:
-            if merged and merged[-1][2] + n <= self.target:
-                merged[-1][1], merged[-1][2] = b, merged[-1][2] + n
-            else:
-                merged.append([a, b, n])
-        return [(a, b) for a, b, _ in merged]
+    def _settle(self, part: Part, page: Page, total: int | None) -> t.Iterable[Part]:
+        """Set ``part.hits`` from its first page; return the parts its rest is cut into (lazily
+        for the window's first part, whose rest is the whole window).
+        """
+        lower = self.window.bookmark if part.lower is None else part.lower
+        inside = [(issue, u) for issue, u in page.hits if u is None or self._holds(part, u)]
+        last = page.hits[-1][1] if page.hits else None
+        if not page.more:
+            part.hits = inside
+            return ()
+        if last is None:  # no time to cut at: the whole part, page after page
+            part.hits = []
+            return (Part(part.lower, part.upper, whole=True),)
+        start = floor_minute(lower or page.hits[0][1] or last)
+        end = part.upper or self.window.upper + MINUTE
+        cut = floor_minute(last)  # every issue updated before it is in this page
+        parts: list[Part] = []
+        if cut <= start:  # the page lies in the part's first minute: that minute is read whole
+            cut = start + MINUTE
+            if cut >= end:
+                part.hits = []
+                return (Part(part.lower, part.upper, whole=True),)
+            parts.append(Part(part.lower, cut, whole=True))
+            part.hits = []
+        else:
+            part.hits = [(issue, u) for issue, u in inside if u is None or u < cut]
+        read = sum(1 for _, u in page.hits if u is not None and u < cut)
+        if total is not None:
+            rest = max(0, total - read)
+        else:  # Cloud's slices: as dense as this page was
+            rest = math.ceil(len(page.hits) * ((end - cut) / max(MINUTE, cut - start)))
+        per_page = max(1, len(page.hits))  # the server's page size (it may cap what was asked)
+        n = max(1, math.ceil(rest * SPREAD / per_page))
+        if part.lower is not None or part.upper is not None:
+            n = min(n, FAN)
+        cuts = self._cuts(cut, end, part.upper, n)
+        return itertools.chain(parts, cuts) if part.lower is None and part.upper is None else [*parts, *cuts]
+
+    @staticmethod
+    def _cuts(a: dt.datetime, end: dt.datetime, upper: dt.datetime | None, n: int) -> t.Iterator[Part]:
+        """``[a, upper)`` in ``n`` even minute-aligned parts (``end``: ``upper``'s instant)."""
+        n = max(1, min(n, (end - a) // MINUTE))
+        step = max(MINUTE, floor_minute(a + (end - a) / n) - a)
+        for k in range(n):
+            lo = a + step * k
+            if lo >= end:
+                return
+            last = k == n - 1 or lo + step >= end
+            yield Part(lo, upper if last else lo + step)
+            if last:
+                return
+
+    def _holds(self, part: Part, updated: dt.datetime) -> bool:
+        if part.lower is not None and updated < part.lower:
+            return False
+        if part.upper is not None and updated >= part.upper:
+            return False
+        return self.window.admits(updated)

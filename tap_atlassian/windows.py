@@ -37,7 +37,7 @@ def parse_time(value: str | None) -> dt.datetime | None:
     if not value:
         return None
     text = value.replace("Z", "+00:00")
-    if len(text) > 5 and text[-5] in "+-" and text[-3] != ":":
+    if len(text) > len("+0000") and text[-5] in "+-" and text[-3] != ":":
         text = f"{text[:-2]}:{text[-2:]}"
     parsed = dt.datetime.fromisoformat(text)
     if parsed.tzinfo is None:
@@ -114,7 +114,13 @@ class Window:
         """
         if self.tz is None:
             return self.literal(self.upper + UNKNOWN_ZONE_WIDENING)
-        return self.literal(self.upper + self._fold_gap(self.upper, later=True))
+        return self.before_literal(self.upper)
+
+    def before_literal(self, instant: dt.datetime) -> str:
+        """An upper bound's literal, never read as an earlier instant than ``instant`` (moved
+        forward by the offset change when ``instant`` is the later reading of an autumn wall time).
+        """
+        return self.literal(instant + self._fold_gap(instant, later=True))
 
     def _fold_gap(self, instant: dt.datetime, *, later: bool) -> dt.timedelta:
         """The offset change when ``instant``'s wall time also names another instant, on the

@@ -15,7 +15,6 @@ issue's ``expand=changelog``; the reads run concurrently through ``ApiClient.map
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import logging
 import typing as t
@@ -33,11 +32,13 @@ from tap_atlassian.pagination import (
 )
 from tap_atlassian.projects import existing_project_keys
 from tap_atlassian.schemas import schema
-from tap_atlassian.slices import Slice, Slicer
+from tap_atlassian.slices import Hit, Page, SliceReader
 from tap_atlassian.streams.base import AtlassianStream
 from tap_atlassian.windows import Window, format_utc, parse_time
 
 if t.TYPE_CHECKING:
+    import datetime as dt
+
     from tap_atlassian.client import ApiClient
 
 LOGGER = logging.getLogger("tap-atlassian")
@@ -58,9 +59,6 @@ def quote_list(values: t.Iterable[str]) -> str:
     return ", ".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
 
 
-Hit = tuple[dict, "dt.datetime | None"]  # a search hit: the issue and its ``updated`` (UTC)
-
-
 class JqlSearch:
     """Issues matching ``clauses`` inside a window, in ``updated`` order, each once."""
 
@@ -75,24 +73,27 @@ class JqlSearch:
         self.client, self.clauses, self.window = client, clauses, window
         self.fields, self.page_size = fields, page_size
 
-    def jql(self, lower: dt.datetime | None) -> str:
-        """The JQL of one query."""
+    def jql(self, lower: dt.datetime | None, upper: dt.datetime | None = None, *, order: bool = True) -> str:
+        """The JQL of one query: from ``lower`` (None: unbounded) to the window's upper end, or
+        to before ``upper`` when given.
+        """
         parts = list(self.clauses)
         if lower is not None:
             parts.append(f'updated >= "{self.window.lower_literal(lower)}"')
-        parts.append(f'updated <= "{self.window.upper_literal()}"')
-        return " AND ".join(parts) + self.order
+        if upper is None:
+            parts.append(f'updated <= "{self.window.upper_literal()}"')
+        else:
+            parts.append(f'updated < "{self.window.before_literal(upper)}"')
+        return " AND ".join(parts) + (self.order if order else "")
 
-    def __iter__(self) -> t.Iterator[tuple[dict, dt.datetime | None]]:
+    def __iter__(self) -> t.Iterator[Hit]:
         """``(issue, updated)`` pairs; issues outside the window (changed meanwhile) are left out."""
-        if self.report_total and self.client.site.is_cloud:
-            self._approximate_count()
-        slices = self._slices()
-        if len(slices) > 1:  # read concurrently, handed back in time order
-            held = max(2, self.client.settings.max_concurrent_requests // 2)  # a page each: memory
-            for hits in self.client.map(self._read_slice, slices, ahead=held):
-                yield from hits
+        limit = self.client.settings.max_concurrent_requests
+        if self.sliced and limit > 1 and self.window.tz is not None:
+            yield from SliceReader(self, limit, self._expect)
             return
+        if self.report_total and self.client.site.is_cloud:
+            self._expect(self.count())
         pages = self._cloud_pages() if self.client.site.is_cloud else self._keyset_pages()
         for issues in pages:
             for issue in issues:
@@ -100,45 +101,54 @@ class JqlSearch:
                 if self.window.admits(updated):
                     yield issue, updated
 
-    def _slices(self) -> list[Slice]:
-        """The window's slices (one: not sliced, sequential or without a known zone)."""
-        if not self.sliced or self.client.settings.max_concurrent_requests <= 1 or self.window.tz is None:
-            return [(self.window, None)]
-        return Slicer(self.client, self._range_jql, self.page_size).plan(self.window, self._earliest)
+    def _expect(self, total: int | None) -> None:
+        if self.report_total:
+            progress.expect(self.client, total)
 
-    def _range_jql(self, lower: dt.datetime | None, upper: dt.datetime) -> str:
-        """The JQL of the issues updated in ``[lower, upper)`` (no order: counted)."""
-        parts = list(self.clauses)
-        if lower is not None:
-            parts.append(f'updated >= "{self.window.lower_literal(lower)}"')
-        parts.append(f'updated < "{self.window.literal(upper)}"')
-        return " AND ".join(parts)
-
-    def _earliest(self) -> dt.datetime | None:
-        """The earliest ``updated`` in a window without a lower end (one issue asked for)."""
-        path = "/rest/api/3/search/jql" if self.client.site.is_cloud else "/rest/api/2/search"
-        body, _ = self.client.get(path, {"jql": self.jql(None), "fields": "updated", "maxResults": 1})
-        issues = body.get("issues") or []
-        return issue_time(issues[0]) if issues else None
-
-    def _read_slice(self, piece: Slice) -> list[Hit]:
-        """One slice, whole (a worker thread's read): the issues updated before its end."""
-        window, end = piece
-        search = JqlSearch(self.client, self.clauses, window, self.fields, self.page_size)
-        search.sliced = False
-        return [hit for hit in search if end is None or hit[1] is None or hit[1] < end]
-
-    def _approximate_count(self) -> None:
-        """Cloud's estimate for progress lines (``POST /rest/api/3/search/approximate-count``,
+    def count(self) -> int | None:
+        """Cloud's estimate of the window's issues (``POST /rest/api/3/search/approximate-count``,
         https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-issue-search/#api-rest-api-3-search-approximate-count-post);
-        a refusal only leaves the total unknown.
+        None on Server/DC (whose search pages carry a ``total``) or when refused.
         """
-        jql = self.jql(self.window.query_lower).split(" ORDER BY", 1)[0]
+        if not self.client.site.is_cloud:
+            return None
+        jql = self.jql(self.window.query_lower, order=False)
         try:
             body, _ = self.client.post("/rest/api/3/search/approximate-count", {"jql": jql})
         except ApiError:
-            return
-        progress.expect(self.client, body.get("count") if isinstance(body, dict) else None)
+            return None
+        count = body.get("count") if isinstance(body, dict) else None
+        return count if isinstance(count, int) else None
+
+    def first_page(self, lower: dt.datetime | None, upper: dt.datetime | None) -> Page:
+        """The first page of ``[lower, upper)`` (None: the window's own ends) as one search."""
+        params = {
+            "jql": self.jql(self.window.query_lower if lower is None else lower, upper),
+            "fields": self.fields,
+            "maxResults": min(self.page_size, 1000),
+        }
+        if self.client.site.is_cloud:
+            body, _ = self.client.get("/rest/api/3/search/jql", params)
+            more, total = bool(body.get("nextPageToken")) and body.get("isLast") is not True, None
+        else:
+            body, _ = self.client.get("/rest/api/2/search", {**params, "startAt": 0})
+            total = body.get("total")
+            total = int(total) if total is not None else None
+        issues = body.get("issues") or []
+        if total is not None:
+            more = total > len(issues) > 0
+        return Page([(issue, issue_time(issue)) for issue in issues], more, total)
+
+    def whole(self, lower: dt.datetime | None, upper: dt.datetime | None) -> t.Iterator[Hit]:
+        """Every hit of ``[lower, upper)`` (None: the window's own ends), page after page."""
+        window = Window(
+            self.window.bookmark if lower is None else lower,
+            self.window.upper if upper is None else upper,
+            self.window.tz,
+        )
+        search = JqlSearch(self.client, self.clauses, window, self.fields, self.page_size)
+        search.sliced = False
+        return (hit for hit in search if upper is None or hit[1] is None or hit[1] < upper)
 
     def _cloud_pages(self) -> t.Iterator[list[dict]]:
         params = {"jql": self.jql(self.window.query_lower), "fields": self.fields}
@@ -248,8 +258,8 @@ class JiraIssuesStream(JiraStream):
             yield issue
         yield from self.track_done()
 
-    # -- nothing lost, nothing stale: the look-back span and the delete sweep
-    # (tap_atlassian/lookback.py, tap_atlassian/deletes.py)
+    # -- nothing lost, nothing stale: the look-back span and the delete sweep, as
+    # tap_atlassian.lookback and tap_atlassian.deletes describe them
     sweeps: t.ClassVar[bool] = True  # the id sweep reports deleted issues of this stream
     sweep_key: t.ClassVar[str] = "id"  # the property of a record holding its issue's id
     _sweep: IssueSweep | None = None
