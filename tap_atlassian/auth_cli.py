@@ -16,8 +16,9 @@ import argparse
 import json
 import sys
 import typing as t
+from pathlib import Path
 
-from tap_atlassian.auth import AuthError, build_authenticator
+from tap_atlassian.auth import AuthError, build_authenticator, load_settings
 from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings
 from tap_atlassian.redact import redact
 from tap_atlassian.sdk_internals import environment_config
@@ -39,7 +40,7 @@ def load_config(paths: list[str]) -> dict[str, t.Any]:
             config.update(config_from_env())
             continue
         try:
-            with open(path, encoding="utf-8") as handle:
+            with Path(path).open(encoding="utf-8") as handle:
                 config.update(json.load(handle))
         except (OSError, ValueError) as exc:
             msg = f"--config {path}: cannot read a JSON object ({type(exc).__name__})"
@@ -70,17 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_settings(args: argparse.Namespace) -> Settings:
+def settings_from_args(args: argparse.Namespace) -> Settings:
     """The settings of ``--config`` (read once, validated once)."""
     config = load_config(args.config)
     if args.command == "url" and config.get("initiate_oauth") == "OFF":
         # The seeds' headless recipe asks for the URL with InitiateOAuth=OFF, before any
         # token exists; the URL needs none, so OFF's oauth_access_token is not required here.
         config = {**config, "initiate_oauth": "REFRESH"}
-    return Settings.from_config(config)
+    return load_settings(config)
 
 
-def run(args: argparse.Namespace, settings: Settings) -> t.Any:
+def run(args: argparse.Namespace, settings: Settings) -> str:
     """Dispatch one subcommand to the scheme; returns what to print."""
     site = Sites(settings).site(args.product)
     scheme = build_authenticator(settings, args.product, site).scheme
@@ -105,16 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     secrets: list[str] = []  # known once the settings parse; their errors never echo a value
     try:
-        settings = load_settings(args)
+        settings = settings_from_args(args)
         secrets = settings.secrets()
         output = run(args, settings)
-    except ConfigError as exc:
-        print(f"tap-atlassian-auth: {redact(str(exc), secrets)}", file=sys.stderr)
-        return 2
-    except AuthError as exc:
-        print(f"tap-atlassian-auth: {redact(str(exc), secrets)}", file=sys.stderr)
-        return 1
-    print(redact(str(output), secrets))
+    except (ConfigError, AuthError) as exc:
+        sys.stderr.write(f"tap-atlassian-auth: {redact(str(exc), secrets)}\n")
+        return 2 if isinstance(exc, ConfigError) else 1
+    sys.stdout.write(f"{redact(output, secrets)}\n")
     return 0
 
 

@@ -17,7 +17,7 @@ import typing as t
 import requests
 
 from tap_atlassian import net
-from tap_atlassian.config import check_deployment
+from tap_atlassian.auth import check_deployment
 from tap_atlassian.errors import ApiError
 
 if t.TYPE_CHECKING:

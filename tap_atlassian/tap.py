@@ -19,7 +19,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError, DiscoveryError
 
 from tap_atlassian import redact
-from tap_atlassian.auth import AuthError, build_authenticator
+from tap_atlassian.auth import AuthError, build_authenticator, load_settings
 from tap_atlassian.client import ApiClient
 from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings, numbers_from_text, unknown_settings
 from tap_atlassian.errors import ApiError
@@ -82,7 +82,7 @@ class TapAtlassian(TapInternals):
     @functools.cached_property
     def settings(self) -> Settings:
         """The typed, validated settings (raises ``ConfigError``)."""
-        return Settings.from_config(self.config)
+        return load_settings(self.config)
 
     def check_settings(self, *, raise_errors: bool) -> list[str]:
         """Our one-line checks (they never echo a secret), before the SDK's own schema check."""

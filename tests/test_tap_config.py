@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from tap_atlassian.auth import load_settings
 from tap_atlassian.config import CONFIG_SCHEMA, ConfigError, Settings
 from tests.tapdriver import run_tap
 
@@ -63,6 +64,17 @@ BAD = [
                         "sso_login_url": "https://c.example.com/crowd/console/secure/saml/sso.action",
                         "sso_app_name": "tap", "sso_app_password": "app-pw-0001"}, "auth_scheme", "Server/Data Center"),
     ("sso-properties-garbage", {**SERVER, "sso_properties": "MFAType"}, "sso_properties", "Key=value"),
+    ("sso-properties-number", {**SERVER, "sso_properties": 5}, "sso_properties", "expected string or object"),
+    ("timeout-zero", {**CLOUD, "request_timeout": 0}, "request_timeout", "0.0 is outside 1..3600"),
+    ("lookback-too-long", {**CLOUD, "lookback_minutes": 99999}, "lookback_minutes", "99999 is outside 0..10080"),
+    ("products-one-unknown", {**CLOUD, "products": ["jira", "bitbucket"]}, "products",
+     "'bitbucket' is not one of confluence, jira_service_desk, jira"),
+    ("project-keys-numbers", {**CLOUD, "project_keys": [10000]}, "project_keys", "expected array of string"),
+    ("okta-no-password", {**SERVER, "auth_scheme": "okta", "password": "",
+                          "sso_login_url": "https://acme.okta.com/home/app/1/2"}, "password",
+     "required when auth_scheme is okta"),
+    ("oauth-no-secret", {**CLOUD, "auth_scheme": "oauth", "oauth_client_id": "c"}, "oauth_client_secret",
+     "required when initiate_oauth is REFRESH"),
 ]
 SECRETS = ("cloud-token-0001", "server-pass-0001", "pat-token-0001", "pw-0001", "app-pw-0001", "123456789")
 
@@ -70,7 +82,7 @@ SECRETS = ("cloud-token-0001", "server-pass-0001", "pat-token-0001", "pw-0001", 
 @pytest.mark.parametrize(("config", "setting", "words"), [b[1:] for b in BAD], ids=[b[0] for b in BAD])
 def test_bad_configuration_has_one_line_naming_the_setting(config: dict, setting: str, words: str) -> None:
     with pytest.raises(ConfigError) as info:
-        Settings.from_config(config)
+        load_settings(config)
     message = str(info.value)
     assert "\n" not in message
     assert message.startswith(f"{setting}: "), message
@@ -80,8 +92,8 @@ def test_bad_configuration_has_one_line_naming_the_setting(config: dict, setting
 
 def test_good_configurations_pass() -> None:
     for config in (CLOUD, SERVER, PAT, {**SERVER, "deployment": "auto"}):
-        Settings.from_config(config)
-    parsed = Settings.from_config({**SERVER, "sso_properties": "APIToken=abc;MFAType=OktaVerify;"
+        load_settings(config)
+    parsed = load_settings({**SERVER, "sso_properties": "APIToken=abc;MFAType=OktaVerify;"
                                    "MFARememberDevice=false"})
     assert parsed.sso_properties == {"api_token": "abc", "mfa_type": "OktaVerify", "mfa_remember_device": False}
 
@@ -115,14 +127,53 @@ def test_auth_command_exit_codes(tmp_path) -> None:  # noqa: ANN001
     assert not [s for s in SECRETS if s in ok.stdout + bad.stderr + unsupported.stderr]
 
 
-def test_typed_defaults_match_the_schema_defaults():
-    """`Settings` repeats the schema's defaults as field defaults; the two must not drift."""
-    fields = {f.name: f for f in dataclasses.fields(Settings)}
-    with_default = {n: p["default"] for n, p in CONFIG_SCHEMA["properties"].items() if "default" in p}
-    assert with_default  # the schema does declare defaults
-    for name, default in with_default.items():
-        assert name in fields, name
-        assert fields[name].default == default, name
+def test_unset_settings_take_the_schema_default_typed():
+    """A setting left out reads as the default the schema states, in its declared type."""
+    settings = Settings.from_config(CLOUD)
+    types = {"string": str, "integer": int, "number": float, "boolean": bool}
+    with_default = {n: p for n, p in CONFIG_SCHEMA["properties"].items() if "default" in p}
+    assert len(with_default) >= 20  # noqa: PLR2004
+    for name, prop in with_default.items():
+        value = getattr(settings, name)
+        assert value == prop["default"], name
+        assert type(value) is types[prop["type"][0]], name
+    assert settings.products == ("confluence", "jira_service_desk") and settings.sso_properties == {}
+    assert {f.name for f in dataclasses.fields(Settings)} == {*CONFIG_SCHEMA["properties"], "raw"}
+
+
+def test_every_login_scheme_states_what_it_needs() -> None:
+    """Each registered scheme's own declaration is what `load_settings` checks."""
+    from tap_atlassian.auth import scheme_class
+    from tap_atlassian.config import LOGINS
+
+    for scheme, version in LOGINS:
+        config = {"url": "https://jira.example.com", "deployment": "server", "auth_scheme": scheme,
+                  "oauth_version": version or "2.0"}
+        cls = scheme_class(Settings.from_config(config))
+        needs = cls.required_settings(Settings.from_config(config))
+        if not needs:
+            continue
+        with pytest.raises(ConfigError) as info:
+            load_settings(config)
+        if "server" in cls.deployments:
+            assert str(info.value).startswith(f"{next(iter(needs))}: required "), scheme
+        else:
+            assert str(info.value) == cls.wrong_deployment
+
+
+def test_a_detected_deployment_is_checked_against_the_scheme() -> None:
+    """`deployment: auto` on a host that is not *.atlassian.net: checked once detected."""
+    from tap_atlassian.auth import check_deployment
+
+    oauth1 = load_settings({"url": "https://jira.example.com", "auth_scheme": "oauth", "oauth_version": "1.0",
+                            "oauth_client_id": "c"})
+    check_deployment(oauth1, "server")
+    with pytest.raises(ConfigError, match=r"^oauth_version: OAuth 1.0 application links are Server/DC only"):
+        check_deployment(oauth1, "cloud")
+    basic = load_settings({"url": "https://jira.example.com", "auth_scheme": "basic", "user": "ada",
+                           "password": "server-pass-0001"})
+    with pytest.raises(ConfigError, match=r"^api_token: required for basic login to Atlassian Cloud \(Cloud"):
+        check_deployment(basic, "cloud")
 
 
 def test_number_settings_from_environment_variables(fake_cloud):  # noqa: ANN001

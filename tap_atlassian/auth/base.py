@@ -11,10 +11,13 @@ from __future__ import annotations
 import threading
 import typing as t
 
-import requests
 from requests.auth import AuthBase
 
+from tap_atlassian.config import ConfigError
+
 if t.TYPE_CHECKING:
+    import requests
+
     from tap_atlassian.config import Settings
     from tap_atlassian.sites import Site
 
@@ -35,6 +38,12 @@ class SchemeAuth:
     """
 
     name: str = "base"
+    # What the scheme needs, walked by `check` before any request: the settings it cannot log
+    # in without, and the deployments it logs in to (elsewhere `wrong_deployment` is the error:
+    # "setting: why, and what to use instead").
+    required: t.ClassVar[tuple[str, ...]] = ()
+    deployments: t.ClassVar[tuple[str, ...]] = ("cloud", "server")
+    wrong_deployment: t.ClassVar[str] = ""
 
     def __init__(self, settings: Settings, product: str, site: Site) -> None:
         """Keep the settings, the product (``jira`` / ``confluence``) and its site."""
@@ -43,8 +52,27 @@ class SchemeAuth:
         self.site = site
 
     @classmethod
+    def required_settings(cls, settings: Settings) -> dict[str, str]:
+        """Each setting this login needs, with when it is needed (default: ``required``, always)."""
+        return dict.fromkeys(cls.required, f"when auth_scheme is {settings.auth_scheme}")
+
+    @classmethod
+    def check(cls, settings: Settings, deployment: str | None) -> None:
+        """Raise ``ConfigError`` unless the settings can log in to ``deployment`` (None: not
+        known yet); run up front with the deployment the settings imply, and once detected.
+        """
+        if deployment and deployment not in cls.deployments:
+            raise ConfigError(cls.wrong_deployment)
+        for name, when in cls.required_settings(settings).items():
+            if not getattr(settings, name):
+                msg = f"{name}: required {when}"
+                raise ConfigError(msg)
+
+    @classmethod
     def validate(cls, settings: Settings) -> None:
-        """Raise ``ConfigError`` (one line naming the setting) when the settings cannot work."""
+        """Checks beyond :meth:`check` that read what the settings point to (a key file, a
+        URL's shape), run when the login is built; raise ``ConfigError`` (one line).
+        """
 
     def api_base_url(self) -> str | None:
         """The URL that replaces the product base URL, or None to use the site's own.

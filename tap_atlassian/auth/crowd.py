@@ -99,14 +99,13 @@ class CrowdAuth(SamlSchemeAuth):
     """Crowd SSO: the product's session cookies, renewed once on a 401 or login redirect."""
 
     name = SCHEME
+    required = ("user", "password", "sso_login_url", "sso_app_name", "sso_app_password")
+    deployments = ("server",)
+    wrong_deployment = "auth_scheme: Crowd SSO logs in to Server/Data Center only; set deployment to server"
 
     @classmethod
     def validate(cls, settings: Settings) -> None:
-        """Crowd needs its application credentials and a Crowd-shaped ``sso_login_url``."""
-        for name in ("user", "password", "sso_login_url", "sso_app_name", "sso_app_password"):
-            if not getattr(settings, name):
-                msg = f"{name}: required when auth_scheme is crowd"
-                raise ConfigError(msg)
+        """``sso_login_url`` (and Confluence's) must be a Crowd SSO URL."""
         crowd_base(settings.sso_login_url or "")
         if settings.confluence_sso_login_url:
             crowd_base(settings.confluence_sso_login_url)

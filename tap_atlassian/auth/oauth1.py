@@ -364,6 +364,9 @@ class OAuth1Scheme(SchemeAuth):
     """
 
     name = "oauth1"
+    required = ("oauth_client_id",)  # the Consumer Key of the incoming application link
+    deployments = ("server",)
+    wrong_deployment = "oauth_version: OAuth 1.0 application links are Server/DC only; use 2.0 on Cloud"
 
     def __init__(self, settings: Settings, product: str, site: Site) -> None:
         """Load the key (errors name the setting); nothing is requested yet."""
@@ -378,13 +381,7 @@ class OAuth1Scheme(SchemeAuth):
 
     @classmethod
     def validate(cls, settings: Settings) -> None:
-        """Consumer key and a loadable private key are needed for every request."""
-        if not settings.oauth_client_id:
-            msg = (
-                "oauth_client_id: required for oauth_version 1.0 (the Consumer Key of the "
-                "incoming application link)"
-            )
-            raise ConfigError(msg)
+        """A loadable private key is needed for every request."""
         load_private_key(settings)
 
     # -- where the state lives ---------------------------------------------------------

@@ -171,6 +171,8 @@ class OAuth2Auth(SchemeAuth):
     """Atlassian OAuth 2.0 (3LO): Bearer tokens through the ``api.atlassian.com`` gateway."""
 
     name = "oauth2"
+    deployments = ("cloud",)
+    wrong_deployment = "oauth_version: OAuth 2.0 (3LO) is Cloud only; use oauth_version 1.0 for Server/DC"
 
     def __init__(self, settings: Settings, product: str, site: Site) -> None:
         """No request is made until the first API call (or a ``tap-atlassian-auth`` step)."""
@@ -181,21 +183,21 @@ class OAuth2Auth(SchemeAuth):
         self.store = TokenStore(settings, self.scope)
 
     @classmethod
-    def validate(cls, settings: Settings) -> None:
-        """The settings each ``initiate_oauth`` mode needs."""
+    def required_settings(cls, settings: Settings) -> dict[str, str]:
+        """OFF: the access token as given; else the client, whose secret the token endpoint needs."""
+        always = f"when auth_scheme is {settings.auth_scheme}"
         mode = settings.initiate_oauth
         if mode == "OFF":
-            if not settings.oauth_access_token:
-                msg = "oauth_access_token: required when initiate_oauth is OFF"
-                raise ConfigError(msg)
-            return
-        if not settings.oauth_client_id:
-            msg = "oauth_client_id: required when auth_scheme is oauth"
-            raise ConfigError(msg)
-        if not settings.oauth_client_secret:
-            msg = f"oauth_client_secret: required when initiate_oauth is {mode} (the token endpoint needs it)"
-            raise ConfigError(msg)
-        if mode == "GETANDREFRESH":
+            return {"oauth_access_token": always}
+        return {
+            "oauth_client_id": always,
+            "oauth_client_secret": f"when initiate_oauth is {mode} (the token endpoint needs it)",
+        }
+
+    @classmethod
+    def validate(cls, settings: Settings) -> None:
+        """The desktop flow needs a ``callback_url`` it can listen on."""
+        if settings.initiate_oauth == "GETANDREFRESH":
             try:
                 callback_address(settings.callback_url)
             except BrowserLoginError as exc:

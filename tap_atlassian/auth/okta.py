@@ -376,14 +376,15 @@ class OktaAuth(SamlSchemeAuth):
     """Okta SSO with MFA; the device token is remembered in the encrypted settings file."""
 
     name = SCHEME
+    required = ("user", "password", "sso_login_url")
+    deployments = ("server",)
+    wrong_deployment = (
+        "auth_scheme: Okta SAML login is for Server/Data Center here; on Cloud use basic (api_token) or oauth"
+    )
 
     @classmethod
     def validate(cls, settings: Settings) -> None:
-        """Okta needs user, password, the app's embed link and well-formed sso_properties."""
-        for name in ("user", "password", "sso_login_url"):
-            if not getattr(settings, name):
-                msg = f"{name}: required when auth_scheme is okta"
-                raise ConfigError(msg)
+        """``sso_properties`` must name a known MFA factor."""
         OktaOptions.from_properties(settings.sso_properties)
 
     def __init__(self, *args: t.Any) -> None:
