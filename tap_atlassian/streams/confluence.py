@@ -133,7 +133,7 @@ class ConfluenceContentStream(ConfluenceStream):
     @property
     def is_sorted(self) -> bool:  # type: ignore[override]
         """Incremental runs come in time order (resumable); full syncs come by id."""
-        return self._incremental_start() is not None
+        return self._incremental()
 
     @property
     def check_sorted(self) -> bool:  # type: ignore[override]
@@ -143,10 +143,14 @@ class ConfluenceContentStream(ConfluenceStream):
         """
         return not self.is_sorted
 
-    def _incremental_start(self) -> str | None:
-        bookmarks = (self._tap_state or {}).get("bookmarks", {})
-        value = (bookmarks.get(self.name) or {}).get("replication_key_value")
-        return value or self.config.get("start_date")
+    def _incremental(self) -> bool:
+        """Whether this run reads what changed since a time (its bookmark, or ``start_date``);
+        the start itself is the SDK's ``get_starting_timestamp``.
+        """
+        # the state as given, read-only: `stream_state` would build the state manager, which
+        # reads `is_sorted`, which asks this
+        bookmark = self.tap_state.get("bookmarks", {}).get(self.name) or {}
+        return bool(bookmark.get("replication_key_value")) or self.settings.start_date is not None
 
     id_prefix: t.ClassVar[str] = ""  # attachments: ``att``
 
@@ -154,7 +158,7 @@ class ConfluenceContentStream(ConfluenceStream):
         """Full or incremental, Cloud or Server; late-indexed records of the look-back span;
         then the delete sweep (tombstones, restores).
         """
-        start = self.get_starting_timestamp(context) if self._incremental_start() else None
+        start = self.get_starting_timestamp(context) if self._incremental() else None
         sweep = ContentSweep(self)
         state = self.get_context_state(None)
         lookback = Lookback(

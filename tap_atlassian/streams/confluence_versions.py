@@ -69,7 +69,7 @@ class ConfluencePageVersionsStream(ConfluenceContentStream):
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:
         """The new versions of each changed page, page after page in time order."""
-        start = self.get_starting_timestamp(context) if self._incremental_start() else None
+        start = self.get_starting_timestamp(context) if self._incremental() else None
         window = Window.build(start, self.settings.search_lag_minutes, confluence_zone(self.client))
         state = self.get_context_state(None)
         read: dict[str, list[int]] = dict(state.get(READ_KEY) or {})
