@@ -51,6 +51,7 @@ class AtlassianStream(StreamInternals):
     product: t.ClassVar[str] = "jira"
     requires: t.ClassVar[str | None] = None
     cloud_only: t.ClassVar[bool] = False  # True: Server/DC has no such resource; not discovered there
+    oauth_scopes: t.ClassVar[tuple[tuple[str, ...], ...]] = ()  # OAuth 2.0 (see auth/oauth2.py)
     path: t.ClassVar[str] = ""
     paginator: t.ClassVar[type[Paginator] | None] = None
     # Records keep Atlassian's shape and the schemas are written to match it; the SDK's

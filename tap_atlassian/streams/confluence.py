@@ -46,6 +46,7 @@ if t.TYPE_CHECKING:
     from tap_atlassian.client import ApiClient
 
 LOGGER = logging.getLogger("tap-atlassian")
+CQL = (("search:confluence", "read:content-details:confluence"),)  # the OAuth 2.0 scope of a CQL search
 V1_BODY_SEARCH_CAP = 50  # CQL search with body expansion (DC KB)
 V1_BODY_CONTENT_CAP = 100
 LOOKBACK_PAGE = 200  # the look-back search asks ids and versions only (DC KB: 200 with expansions)
@@ -81,6 +82,7 @@ class ConfluenceStream(AtlassianStream):
     """A Confluence stream."""
 
     product = "confluence"
+    oauth_scopes = (("read:confluence-content.all", "read:page:confluence"),)
 
     def spaces(self) -> list[dict]:
         """The spaces (filtered by ``space_keys``), read once per run."""
@@ -111,6 +113,7 @@ class ConfluenceSpacesStream(ConfluenceStream):
     """Cloud v2 ``/spaces`` / Server v1 ``/rest/api/space``."""
 
     name = "confluence_spaces"
+    oauth_scopes = (("read:confluence-space.summary", "read:space:confluence"),)
     primary_keys = ("id",)
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
@@ -129,6 +132,8 @@ class ConfluenceContentStream(ConfluenceStream):
     v1_expand: t.ClassVar[str]
     primary_keys = ("id",)
     replication_key = "last_modified"
+    # found by CQL search, then read (a subclass names its own read scope)
+    oauth_scopes = CQL + (("read:confluence-content.all", "read:page:confluence"),)
 
     @property
     def is_sorted(self) -> bool:  # type: ignore[override]

@@ -25,7 +25,7 @@ import typing as t
 
 from tap_atlassian.errors import AccessError
 from tap_atlassian.pagination import CursorLinkPaginator
-from tap_atlassian.streams.confluence import ConfluenceContentStream, page_time
+from tap_atlassian.streams.confluence import CQL, ConfluenceContentStream, page_time
 from tap_atlassian.windows import Window, format_utc
 
 if t.TYPE_CHECKING:
@@ -158,6 +158,7 @@ class ConfluenceCommentsStream(ConfluenceItemStream):
     """Footer and inline comments (replies included) of pages and blog posts, with their body."""
 
     name = "confluence_comments"
+    oauth_scopes = CQL + (("read:confluence-content.all", "read:comment:confluence"),)
     content_type = "comment"
     collections = ("footer-comments", "inline-comments")
     body_format = "storage"
@@ -168,6 +169,7 @@ class ConfluenceAttachmentsStream(ConfluenceItemStream):
     """Attachment metadata (title, media type, size, container): never the file."""
 
     name = "confluence_attachments"
+    oauth_scopes = CQL + (("read:confluence-content.all", "read:attachment:confluence"),)
     content_type = "attachment"
     collections = ("attachments",)
     id_prefix = "att"

@@ -33,6 +33,7 @@ class ConfluenceGroupsStream(ConfluenceStream):
     """Every group the login can list."""
 
     name = "confluence_groups"
+    oauth_scopes = (("read:confluence-groups", "read:group:confluence"),)
     primary_keys = ("id",)
 
     def groups(self) -> list[dict]:

@@ -181,6 +181,7 @@ class JiraStream(AtlassianStream):
     """A Jira (or JSM) stream."""
 
     product = "jira"
+    oauth_scopes = (("read:jira-work",),)
 
     @property
     def api(self) -> str:

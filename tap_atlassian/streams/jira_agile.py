@@ -36,6 +36,9 @@ AGILE = "/rest/agile/1.0"
 STATE_CLOSED = "closed_sprints_read"  # ids of closed sprints whose membership was emitted
 STATE_MEMBERS = "members"  # issue ids last read per open sprint (Groups string)
 MEMBER_FIELDS = "updated"  # a small answer: a membership record is the issue's id, key and link
+# OAuth 2.0 scope groups of the agile API (each met by any one of its scopes)
+BOARDS = ("read:board-scope:jira-software",)
+SPRINTS = ("read:sprint:jira-software",)
 
 
 class AgilePaginator(PageBeanPaginator):
@@ -114,6 +117,7 @@ class JiraBoardsStream(AgileStream):
     """Boards: scrum, kanban and simple (team-managed), with their location (project)."""
 
     name = "jira_boards"
+    oauth_scopes = (BOARDS, ("read:project:jira",))
     primary_keys = ("id",)
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
@@ -125,6 +129,7 @@ class JiraSprintsStream(AgileStream):
     """Sprints of every board, each once (``originBoardId`` names the board that owns it)."""
 
     name = "jira_sprints"
+    oauth_scopes = (BOARDS, SPRINTS)
     primary_keys = ("id",)
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
@@ -143,6 +148,7 @@ class JiraSprintIssuesStream(AgileStream):
     """
 
     name = "jira_sprint_issues"
+    oauth_scopes = (BOARDS, SPRINTS, ("read:jira-work", "read:issue-details:jira"))
     primary_keys = ("sprintId", "issueId")
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:

@@ -230,6 +230,7 @@ class PeopleStream(JiraStream):
     else. (Atlassian: https://confluence.atlassian.com/x/x4dKLg)
     """
 
+    oauth_scopes = (("read:jira-user",),)
     primary_keys = ("id",)
 
     def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002

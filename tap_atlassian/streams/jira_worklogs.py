@@ -80,6 +80,7 @@ class JiraIssueWorklogsStream(IssueChildStream):
     """Worklogs with ``issueId``, keyed by ``id``, incremental on the worklog's ``updated`` (UTC)."""
 
     name = "jira_issue_worklogs"
+    oauth_scopes = (("read:jira-work", "read:issue-worklog:jira"),)
     primary_keys = ("id",)
     replication_key = "updated"
     tracks_children = True  # project_keys: worklogs gone from a re-read issue are tombstones

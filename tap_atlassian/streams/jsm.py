@@ -36,6 +36,7 @@ class ServiceDesksStream(JiraStream):
     """``GET /rest/servicedeskapi/servicedesk``."""
 
     name = "jsm_service_desks"
+    oauth_scopes = (("read:servicedesk-request",),)
     primary_keys = ("id",)
     requires = "servicedesk"
 
@@ -52,6 +53,7 @@ class RequestTypesStream(JiraStream):
     """``GET /rest/servicedeskapi/servicedesk/{id}/requesttype`` (experimental API)."""
 
     name = "jsm_request_types"
+    oauth_scopes = (("read:servicedesk-request",),)
     primary_keys = ("id",)
     requires = "servicedesk"
     parent_stream_type = ServiceDesksStream
@@ -77,6 +79,7 @@ class RequestsStream(JiraIssuesStream):
     """Requests of issues updated in the window: JQL, then ``/request/{issueKey}``."""
 
     name = "jsm_requests"
+    oauth_scopes = (("read:servicedesk-request",), ("read:jira-work",))
     primary_keys = ("issueId",)
     requires = "servicedesk"
     replication_key = "updated"

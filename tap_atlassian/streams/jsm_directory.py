@@ -33,6 +33,9 @@ class OrganizationsStream(JiraStream):
     """``GET /rest/servicedeskapi/organization``: the site's customer organizations."""
 
     name = "jsm_organizations"
+    # the granular read scope first (named in the warning), or the classic
+    # manage:servicedesk-customer, which also reads organizations and customers
+    oauth_scopes = (("read:organization:jira-service-management", "manage:servicedesk-customer"),)
     primary_keys = ("id",)
     requires = "servicedesk"
     path = f"{JSM}/organization"
@@ -96,6 +99,10 @@ class CustomersStream(DeskListingStream):
     """Each service desk's customers (experimental API). Server/DC: ``accountId`` is the user key."""
 
     name = "jsm_customers"
+    oauth_scopes = (
+        ("read:servicedesk-request",),
+        ("read:servicedesk.customer:jira-service-management", "manage:servicedesk-customer"),
+    )
     primary_keys = ("serviceDeskId", "accountId")
     resource = "customer"
 
@@ -108,6 +115,7 @@ class QueuesStream(DeskListingStream):
     """Each service desk's queues with ``issueCount`` (the requests in the queue when read)."""
 
     name = "jsm_queues"
+    oauth_scopes = (("read:servicedesk-request",), ("read:jira-work", "read:queue:jira-service-management"))
     primary_keys = ("serviceDeskId", "id")
     resource = "queue"
     params: t.ClassVar[dict[str, t.Any]] = {"includeCount": True}

@@ -48,6 +48,7 @@ class RequestChildStream(IssueChildStream):
     child_params: t.ClassVar[dict[str, t.Any]] = {}
 
     jql_clauses = RequestsStream.jql_clauses
+    oauth_scopes = RequestsStream.oauth_scopes
 
     def children(self, issue_id: str) -> list[dict]:
         """One request's records (read on a worker thread: it only requests)."""
