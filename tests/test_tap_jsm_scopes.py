@@ -29,6 +29,17 @@ def test_every_jsm_stream_has_its_scopes_in_the_default_set() -> None:
         assert all(set(group) & set(DEFAULT_SCOPES) for group in groups), stream
 
 
+def test_every_stream_class_states_scopes_the_default_set_grants() -> None:
+    """The scopes come from the stream classes (`oauth_scopes`); none is left without."""
+    from tap_atlassian.streams import STREAMS
+
+    for _, cls in STREAMS:
+        groups = scopes_for_stream(cls.name)
+        assert groups == cls.oauth_scopes and groups, cls.name
+        assert all(set(group) & set(DEFAULT_SCOPES) for group in groups), cls.name
+    assert scopes_for_stream("no_such_stream") == ()
+
+
 def test_a_token_without_the_customer_scopes_skips_those_streams(fake_factory, tmp_path) -> None:  # noqa: ANN001
     fake = fake_factory(flavour="cloud", issues=20)
     runs = login(fake, tmp_path, "read:jira-work read:jira-user read:servicedesk-request offline_access")

@@ -1,4 +1,4 @@
-"""OAuth 2.0 (3LO) for Atlassian Cloud: the login seam, and the scopes each stream needs.
+"""OAuth 2.0 (3LO) for Atlassian Cloud: the login seam, and the scopes it asks for.
 
 Wire flow: docs/AUTH_FLOWS.md "oauth, oauth_version 2.0";
 https://developer.atlassian.com/cloud/jira/platform/oauth-2-3lo-apps/. API calls go to
@@ -37,6 +37,7 @@ from tap_atlassian.auth.oauth2_sites import TokenRefusedError, accessible_resour
 from tap_atlassian.auth.oauth2_tokens import TokenStore
 from tap_atlassian.config import ConfigError
 from tap_atlassian.errors import server_message
+from tap_atlassian.streams import STREAMS
 
 if t.TYPE_CHECKING:
     import requests
@@ -70,96 +71,14 @@ DEFAULT_SCOPES = (
     "read:organization:jira-service-management",
     "read:servicedesk.customer:jira-service-management",  # JSM
 )
-# Stream -> scopes it needs: each inner tuple is satisfied by any one of its scopes.
-STREAM_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "confluence_spaces": (("read:confluence-space.summary", "read:space:confluence"),),
-    "confluence_pages": (
-        ("search:confluence", "read:content-details:confluence"),
-        ("read:confluence-content.all", "read:page:confluence"),
-    ),
-    "confluence_blogposts": (
-        ("search:confluence", "read:content-details:confluence"),
-        ("read:confluence-content.all", "read:page:confluence"),
-    ),
-    "confluence_comments": (
-        ("search:confluence", "read:content-details:confluence"),
-        ("read:confluence-content.all", "read:comment:confluence"),
-    ),
-    "confluence_attachments": (
-        ("search:confluence", "read:content-details:confluence"),
-        ("read:confluence-content.all", "read:attachment:confluence"),
-    ),
-    "confluence_page_versions": (
-        ("search:confluence", "read:content-details:confluence"),
-        ("read:confluence-content.all", "read:page:confluence"),
-    ),
-    **dict.fromkeys(
-        ("confluence_groups", "confluence_group_members"),
-        (("read:confluence-groups", "read:group:confluence"),),
-    ),
-    "jira_fields": (("read:jira-work",),),
-    "jira_issues": (("read:jira-work",),),
-    "jira_issue_comments": (("read:jira-work",),),
-    "jira_issue_changelogs": (("read:jira-work",),),
-    **dict.fromkeys(
-        (
-            "jira_projects",
-            "jira_project_versions",
-            "jira_project_components",
-            "jira_issue_types",
-            "jira_statuses",
-            "jira_priorities",
-            "jira_resolutions",
-        ),
-        (("read:jira-work",),),
-    ),
-    **dict.fromkeys(("jira_users", "jira_groups"), (("read:jira-user",),)),
-    "jira_issue_worklogs": (("read:jira-work", "read:issue-worklog:jira"),),
-    "jira_boards": (("read:board-scope:jira-software",), ("read:project:jira",)),
-    "jira_sprints": (("read:board-scope:jira-software",), ("read:sprint:jira-software",)),
-    "jira_sprint_issues": (
-        ("read:board-scope:jira-software",),
-        ("read:sprint:jira-software",),
-        ("read:jira-work", "read:issue-details:jira"),
-    ),
-    "jsm_service_desks": (("read:servicedesk-request",),),
-    "jsm_request_types": (("read:servicedesk-request",),),
-    "jsm_requests": (("read:servicedesk-request",), ("read:jira-work",)),
-    # Organizations and customers: the granular read scope first (named in the warning), or the
-    # classic manage:servicedesk-customer, which also reads them.
-    "jsm_organizations": (("read:organization:jira-service-management", "manage:servicedesk-customer"),),
-    "jsm_customers": (
-        ("read:servicedesk-request",),
-        ("read:servicedesk.customer:jira-service-management", "manage:servicedesk-customer"),
-    ),
-    "jsm_queues": (("read:servicedesk-request",), ("read:jira-work", "read:queue:jira-service-management")),
-    **dict.fromkeys(
-        (
-            "jsm_request_comments",
-            "jsm_request_participants",
-            "jsm_request_approvals",
-            "jsm_request_feedback",
-            "jsm_request_sla",
-        ),
-        (("read:servicedesk-request",), ("read:jira-work",)),
-    ),
-}
-# Streams added later without an entry above: by name prefix.
-PREFIX_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "confluence_": (("read:confluence-content.all", "read:page:confluence"),),
-    "jira_": (("read:jira-work",),),
-    "jsm_": (("read:servicedesk-request",),),
-}
 
 
 def scopes_for_stream(stream_name: str) -> tuple[tuple[str, ...], ...]:
-    """The scope groups a stream needs (each group: any one of its scopes)."""
-    if stream_name in STREAM_SCOPES:
-        return STREAM_SCOPES[stream_name]
-    for prefix, groups in PREFIX_SCOPES.items():
-        if stream_name.startswith(prefix):
-            return groups
-    return ()
+    """The scope groups a stream needs, as its class states them (``oauth_scopes``: each group
+    is met by any one of its scopes; the first is the one a warning names). Unknown: none.
+    """
+    classes = {cls.name: cls for _, cls in STREAMS}
+    return classes[stream_name].oauth_scopes if stream_name in classes else ()
 
 
 def _bearer(request: requests.PreparedRequest | None) -> str | None:
