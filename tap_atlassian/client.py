@@ -26,6 +26,7 @@ at most ``max_concurrent_requests`` in flight, and a 429 / 503 wait pauses all o
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import threading
@@ -149,23 +150,33 @@ class ApiClient:
         self, path: str, params: t.Mapping[str, t.Any] | None = None
     ) -> tuple[t.Any, t.Mapping[str, str]]:
         """GET and parse JSON once; returns (body, headers). Raises ``ApiError`` when fatal."""
+        response = self._send(self._get_request(path, params))
+        return self._parse(response), response.headers
+
+    def get_later(self, path: str, params: t.Mapping[str, t.Any] | None = None) -> tuple[bytes, t.Any]:
+        """GET now, parse later: the body's bytes and a call that parses them (raising what
+        :meth:`get` would). A page read ahead is held as bytes, a fraction of its parsed size.
+        """
+        response = self._send(self._get_request(path, params))
+        return response.content, functools.partial(self._parse, response)
+
+    def _get_request(self, path: str, params: t.Mapping[str, t.Any] | None) -> requests.Request:
         self.auth.prepare(self.session)
         headers = JSM_HEADERS if path.startswith(JSM_PREFIX) else None
-        request = requests.Request("GET", self.url(path), params=_encode(params or {}), headers=headers)
-        return self._call(request)
+        return requests.Request("GET", self.url(path), params=_encode(params or {}), headers=headers)
 
     def post(self, path: str, body: t.Any) -> tuple[t.Any, t.Mapping[str, str]]:  # noqa: ANN401
         """POST a JSON body to a read operation (Jira's bulk fetches); same rules as :meth:`get`."""
         self.auth.prepare(self.session)
-        return self._call(requests.Request("POST", self.url(path), json=body))
+        response = self._send(requests.Request("POST", self.url(path), json=body))
+        return self._parse(response), response.headers
 
-    def _call(self, request: requests.Request) -> tuple[t.Any, t.Mapping[str, str]]:
+    def _send(self, request: requests.Request) -> requests.Response:
         try:
-            response = self._send_with_retries(request)
+            return self._send_with_retries(request)
         except RetryableError as exc:
             msg = f"{exc} (gave up after {self.settings.max_retries + 1} tries)"
             raise ApiError(msg) from None
-        return self._parse(response), response.headers
 
     def user_zone(self, path: str) -> dt.tzinfo | None:
         """The searching user's ``timeZone`` from ``path`` (asked once per run)."""

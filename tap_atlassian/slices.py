@@ -46,7 +46,7 @@ Hit = tuple[dict, "dt.datetime | None"]  # a search hit: the issue and its ``upd
 class Page(t.NamedTuple):
     """The first page of a slice's search."""
 
-    hits: list[Hit]  # as the search answered, in its order
+    read: t.Callable[[], list[Hit]]  # its hits in the search's order (parsed when called)
     more: bool  # more pages follow
     total: int | None  # the search's own count (Server/DC), else None
 
@@ -59,8 +59,12 @@ class Search(t.Protocol):
     def count(self) -> int | None:
         """The window's issues (Cloud's approximation), None when the search does not say."""
 
-    def first_page(self, lower: dt.datetime | None, upper: dt.datetime | None) -> Page:
-        """``[lower, upper)``'s first page (None: the window's own end)."""
+    def first_page(
+        self, lower: dt.datetime | None, upper: dt.datetime | None, *, newest: bool = False
+    ) -> Page:
+        """``[lower, upper)``'s first page (None: the window's own end); ``newest``: the
+        window's newest issues, newest first, their times only.
+        """
 
     def whole(self, lower: dt.datetime | None, upper: dt.datetime | None) -> t.Iterator[Hit]:
         """Every hit of ``[lower, upper)``, page after page."""
@@ -74,7 +78,7 @@ class Part:
     upper: dt.datetime | None
     whole: bool = False  # one minute holding more than a page: read page after page, in order
     future: Future[Page] | None = None
-    hits: list[Hit] | None = None  # once read: the hits this part gives
+    take: t.Callable[[], list[Hit]] | None = None  # once read: the hits this part gives
 
 
 class SliceReader:
@@ -83,7 +87,9 @@ class SliceReader:
     def __init__(
         self, search: Search, workers: int, on_total: t.Callable[[int | None], None] | None = None
     ) -> None:
-        """``workers``: slices read or held at once; ``on_total``: told the window's count."""
+        """``workers``: slices read at once (twice as many read or held); ``on_total``: told
+        the window's count.
+        """
         self.search, self.window, self.workers = search, search.window, max(2, workers)
         self.on_total = on_total
         self.queue: collections.deque[Part] = collections.deque()  # in time order
@@ -94,24 +100,25 @@ class SliceReader:
         """Each hit of the window once, in time order (the pool is shut when the caller stops)."""
         self.pool = ThreadPoolExecutor(self.workers, thread_name_prefix="tap-atlassian-slice")
         try:
-            yield from self._read()
+            yield from self._read(self.pool)
         finally:
             for part in self.queue:
                 if part.future is not None:
                     part.future.cancel()
             self.pool.shutdown(wait=True, cancel_futures=True)
 
-    def _read(self) -> t.Iterator[Hit]:
-        assert self.pool is not None  # noqa: S101 (set by __iter__)
-        counted = self.pool.submit(self.search.count)
+    def _read(self, pool: ThreadPoolExecutor) -> t.Iterator[Hit]:
+        counted = pool.submit(self.search.count)
+        newest = pool.submit(self.search.first_page, None, None, newest=True)
         first = Part(None, None)
-        page = self.pool.submit(self.search.first_page, None, None).result()
+        first.future = pool.submit(self.search.first_page, None, None)
+        page = first.future.result()
         total = counted.result()
         total = page.total if total is None else total
         if self.on_total is not None:
             self.on_total(total)
         self.queue.append(first)
-        self.tail = iter(self._settle(first, page, total))
+        self.tail = iter(self._settle(first, page, total, newest))
         while self.queue:
             self._fill()
             head = self.queue[0]
@@ -120,19 +127,21 @@ class SliceReader:
                 self._fill()
                 yield from self.search.whole(head.lower, head.upper)
                 continue
-            while head.hits is None:
+            while head.take is None:
                 self._wait(head)
-            hits, head.hits = head.hits, None
+            take, head.take = head.take, None
             self.queue.popleft()
             self._fill()
-            yield from hits
+            yield from take()
 
     def _fill(self) -> None:
-        """Read the earliest slices not yet read while fewer than ``workers`` are read or held."""
+        """Read the earliest slices not yet read while fewer than twice ``workers`` are read or
+        held (held as bytes: a page each).
+        """
         assert self.pool is not None  # noqa: S101 (set by __iter__)
         busy = sum(1 for part in self.queue if part.future is not None)
         for k, part in enumerate(itertools.chain(list(self.queue), self._from_tail())):
-            if busy >= self.workers and k > 0:  # the head is read whatever is held after it
+            if busy >= 2 * self.workers and k > 0:  # the head is read whatever is held after it
                 return
             if part.future is None and not part.whole:
                 part.future = self.pool.submit(self.search.first_page, part.lower, part.upper)
@@ -154,7 +163,7 @@ class SliceReader:
         reading = [p.future for p in self.queue if p.future is not None and not p.future.done()]
         wait(reading, return_when=FIRST_COMPLETED)
         for part in list(self.queue):
-            done = part.future is not None and part.future.done() and part.hits is None
+            done = part.future is not None and part.future.done() and part.take is None
             if done and part.future is not None and part.future.exception() is None:
                 self._refine(part, part.future.result())
 
@@ -164,43 +173,65 @@ class SliceReader:
         for k, child in enumerate(self._settle(part, page, page.total)):
             self.queue.insert(at + k, child)
 
-    def _settle(self, part: Part, page: Page, total: int | None) -> t.Iterable[Part]:
-        """Set ``part.hits`` from its first page; return the parts its rest is cut into (lazily
-        for the window's first part, whose rest is the whole window).
+    def _settle(
+        self, part: Part, page: Page, total: int | None, newest: Future[Page] | None = None
+    ) -> t.Iterable[Part]:
+        """Set ``part.take`` from its first page; return the parts its rest is cut into (for
+        the window's first part, lazily, up to the ``newest`` issues, which make a part of their own).
         """
-        lower = self.window.bookmark if part.lower is None else part.lower
-        inside = [(issue, u) for issue, u in page.hits if u is None or self._holds(part, u)]
-        last = page.hits[-1][1] if page.hits else None
         if not page.more:
-            part.hits = inside
+            part.take = lambda: [(i, u) for i, u in page.read() if u is None or self._holds(part, u)]
             return ()
+        hits = page.read()
+        last = hits[-1][1] if hits else None
         if last is None:  # no time to cut at: the whole part, page after page
-            part.hits = []
+            part.take = list
             return (Part(part.lower, part.upper, whole=True),)
-        start = floor_minute(lower or page.hits[0][1] or last)
+        lower = self.window.bookmark if part.lower is None else part.lower
+        start = floor_minute(lower or hits[0][1] or last)
         end = part.upper or self.window.upper + MINUTE
         cut = floor_minute(last)  # every issue updated before it is in this page
         parts: list[Part] = []
         if cut <= start:  # the page lies in the part's first minute: that minute is read whole
             cut = start + MINUTE
             if cut >= end:
-                part.hits = []
+                part.take = list
                 return (Part(part.lower, part.upper, whole=True),)
             parts.append(Part(part.lower, cut, whole=True))
-            part.hits = []
+            kept: list[Hit] = []
         else:
-            part.hits = [(issue, u) for issue, u in inside if u is None or u < cut]
-        read = sum(1 for _, u in page.hits if u is not None and u < cut)
+            kept = [(i, u) for i, u in hits if u is None or (u < cut and self._holds(part, u))]
+        part.take = lambda: kept
+        final: list[Part] = []  # the window's newest issues, when the probe found where they start
+        in_final = 0
+        if newest is not None:
+            end, final, in_final = self._newest(newest.result(), cut, end)
+        read = sum(1 for _, u in hits if u is not None and u < cut)
         if total is not None:
-            rest = max(0, total - read)
+            rest = max(0, total - read - in_final)
         else:  # Cloud's slices: as dense as this page was
-            rest = math.ceil(len(page.hits) * ((end - cut) / max(MINUTE, cut - start)))
-        per_page = max(1, len(page.hits))  # the server's page size (it may cap what was asked)
+            rest = math.ceil(len(hits) * ((end - cut) / max(MINUTE, cut - start)))
+        per_page = max(1, len(hits))  # the server's page size (it may cap what was asked)
         n = max(1, math.ceil(rest * SPREAD / per_page))
-        if part.lower is not None or part.upper is not None:
-            n = min(n, FAN)
-        cuts = self._cuts(cut, end, part.upper, n)
-        return itertools.chain(parts, cuts) if part.lower is None and part.upper is None else [*parts, *cuts]
+        if newest is None:
+            return [*parts, *self._cuts(cut, end, part.upper, min(n, FAN))]
+        return itertools.chain(parts, self._cuts(cut, end, end if final else None, n), final)
+
+    @staticmethod
+    def _newest(probe: Page, cut: dt.datetime, end: dt.datetime) -> tuple[dt.datetime, list[Part], int]:
+        """Where the window's newest page of issues starts (``probe``: newest first): the end
+        of the slices to cut, that page as the last part, and its issues. Sparse recent times
+        (a project gone quiet) are not cut into empty slices.
+        """
+        hits = probe.read() if probe.more else []
+        oldest = hits[-1][1] if hits else None
+        if oldest is None:
+            return end, [], 0
+        start = floor_minute(oldest) + MINUTE  # every issue updated from here on is in the probe
+        if start >= end:
+            return end, [], 0
+        start = max(start, cut)
+        return start, [Part(start, None)], sum(1 for _, u in hits if u is not None and u >= start)
 
     @staticmethod
     def _cuts(a: dt.datetime, end: dt.datetime, upper: dt.datetime | None, n: int) -> t.Iterator[Part]:

@@ -14,7 +14,7 @@ def jira_only(fake, **kw):  # noqa: ANN001, ANN201
 def test_429_waits_for_retry_after(fake_factory) -> None:  # noqa: ANN001
     fake = fake_factory(flavour="cloud", seed=7, size="small")
     fake.control.inject(SEARCH["cloud"], "429", times=2, retry_after=1)
-    run = run_tap(jira_only(fake))
+    run = run_tap(jira_only(fake, max_concurrent_requests=1))  # one search request at a time
     assert run.returncode == 0, run.last_stderr_line
     hits = [e for e in fake.log if e.path == "/rest/api/3/search/jql"]
     assert [e.status for e in hits[:3]] == [429, 429, 200]
@@ -54,7 +54,7 @@ def test_a_retry_after_that_is_no_number_is_still_a_retry(fake_factory) -> None:
 def test_retries_are_bounded(fake_factory) -> None:  # noqa: ANN001
     fake = fake_factory(flavour="cloud", seed=7, size="small")
     fake.control.inject(SEARCH["cloud"], "503", times=None, retry_after=0)
-    run = run_tap(jira_only(fake, max_retries=2))
+    run = run_tap(jira_only(fake, max_retries=2, max_concurrent_requests=1))  # one search at a time
     assert run.returncode != 0
     assert len([e for e in fake.log if e.path == "/rest/api/3/search/jql"]) == 3
     assert "503" in run.last_stderr_line and "gave up after 3 tries" in run.last_stderr_line

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 import typing as t
 
 from tap_atlassian import bulk, custom_fields, progress
@@ -42,6 +43,8 @@ if t.TYPE_CHECKING:
     from tap_atlassian.client import ApiClient
 
 LOGGER = logging.getLogger("tap-atlassian")
+NEWEST_FIRST = " ORDER BY updated DESC, key DESC"
+NEXT_PAGE_TOKEN = re.compile(rb'"nextPageToken"\s*:\s*"')  # a token follows (absent on the last page)
 
 
 def jira_api(client: ApiClient) -> str:
@@ -73,7 +76,9 @@ class JqlSearch:
         self.client, self.clauses, self.window = client, clauses, window
         self.fields, self.page_size = fields, page_size
 
-    def jql(self, lower: dt.datetime | None, upper: dt.datetime | None = None, *, order: bool = True) -> str:
+    def jql(
+        self, lower: dt.datetime | None, upper: dt.datetime | None = None, order: str | None = None
+    ) -> str:
         """The JQL of one query: from ``lower`` (None: unbounded) to the window's upper end, or
         to before ``upper`` when given.
         """
@@ -84,7 +89,7 @@ class JqlSearch:
             parts.append(f'updated <= "{self.window.upper_literal()}"')
         else:
             parts.append(f'updated < "{self.window.before_literal(upper)}"')
-        return " AND ".join(parts) + (self.order if order else "")
+        return " AND ".join(parts) + (self.order if order is None else order)
 
     def __iter__(self) -> t.Iterator[Hit]:
         """``(issue, updated)`` pairs; issues outside the window (changed meanwhile) are left out."""
@@ -112,7 +117,7 @@ class JqlSearch:
         """
         if not self.client.site.is_cloud:
             return None
-        jql = self.jql(self.window.query_lower, order=False)
+        jql = self.jql(self.window.query_lower, order="")
         try:
             body, _ = self.client.post("/rest/api/3/search/approximate-count", {"jql": jql})
         except ApiError:
@@ -120,24 +125,27 @@ class JqlSearch:
         count = body.get("count") if isinstance(body, dict) else None
         return count if isinstance(count, int) else None
 
-    def first_page(self, lower: dt.datetime | None, upper: dt.datetime | None) -> Page:
-        """The first page of ``[lower, upper)`` (None: the window's own ends) as one search."""
+    def first_page(
+        self, lower: dt.datetime | None, upper: dt.datetime | None, *, newest: bool = False
+    ) -> Page:
+        """The first page of ``[lower, upper)`` (None: the window's own ends) as one search;
+        ``newest``: the window's newest issues, newest first, with their ``updated`` only.
+        On Cloud the page is parsed when its hits are asked for (held as bytes until then).
+        """
+        lower = self.window.query_lower if lower is None else lower
         params = {
-            "jql": self.jql(self.window.query_lower if lower is None else lower, upper),
-            "fields": self.fields,
+            "jql": self.jql(lower, upper, NEWEST_FIRST if newest else None),
+            "fields": "updated" if newest else self.fields,
             "maxResults": min(self.page_size, 1000),
         }
         if self.client.site.is_cloud:
-            body, _ = self.client.get("/rest/api/3/search/jql", params)
-            more, total = bool(body.get("nextPageToken")) and body.get("isLast") is not True, None
-        else:
-            body, _ = self.client.get("/rest/api/2/search", {**params, "startAt": 0})
-            total = body.get("total")
-            total = int(total) if total is not None else None
-        issues = body.get("issues") or []
-        if total is not None:
-            more = total > len(issues) > 0
-        return Page([(issue, issue_time(issue)) for issue in issues], more, total)
+            raw, parse = self.client.get_later("/rest/api/3/search/jql", params)
+            # A token's key can only be the answer's own: inside text, quotes are escaped.
+            return Page(lambda: hits_of(parse()), NEXT_PAGE_TOKEN.search(raw) is not None, None)
+        body, _ = self.client.get("/rest/api/2/search", {**params, "startAt": 0})
+        hits = hits_of(body)
+        total = int(body["total"]) if body.get("total") is not None else None
+        return Page(lambda: hits, total is not None and total > len(hits) > 0, total)
 
     def whole(self, lower: dt.datetime | None, upper: dt.datetime | None) -> t.Iterator[Hit]:
         """Every hit of ``[lower, upper)`` (None: the window's own ends), page after page."""
@@ -170,6 +178,11 @@ class JqlSearch:
             return issues, total is not None and start + len(issues) >= int(total)
 
         yield from keyset_pages(fetch, issue_time, self.window.query_lower, keyset=self.window.tz is not None)
+
+
+def hits_of(body: dict) -> list[Hit]:
+    """A search answer's issues with their ``updated`` (UTC)."""
+    return [(issue, issue_time(issue)) for issue in body.get("issues") or []]
 
 
 def issue_time(issue: dict) -> dt.datetime | None:
