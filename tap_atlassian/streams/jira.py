@@ -194,7 +194,7 @@ class JiraStream(AtlassianStream):
     """A Jira (or JSM) stream."""
 
     product = "jira"
-    oauth_scopes = (("read:jira-work",),)
+    oauth_scopes: t.ClassVar[tuple[tuple[str, ...], ...]] = (("read:jira-work",),)
 
     @property
     def api(self) -> str:
