@@ -43,6 +43,8 @@ from tap_atlassian.streams.jira import quote_list
 from tap_atlassian.windows import Window, format_utc, parse_time
 
 if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
     from tap_atlassian.client import ApiClient
 
 LOGGER = logging.getLogger("tap-atlassian")
@@ -53,7 +55,10 @@ LOOKBACK_PAGE = 200  # the look-back search asks ids and versions only (DC KB: 2
 
 
 def chunks(items: t.Iterable[dict], size: int) -> t.Iterator[list[dict]]:
-    """Lists of up to ``size`` items, in order (per-record reads go through ``ApiClient.map`` a batch at a time)."""
+    """Lists of up to ``size`` items, in order.
+
+    Per-record reads go through ``ApiClient.map`` a batch at a time.
+    """
     batch: list[dict] = []
     for item in items:
         batch.append(item)
@@ -82,7 +87,9 @@ class ConfluenceStream(AtlassianStream):
     """A Confluence stream."""
 
     product = "confluence"
-    oauth_scopes = (("read:confluence-content.all", "read:page:confluence"),)
+    oauth_scopes: t.ClassVar[tuple[tuple[str, ...], ...]] = (
+        ("read:confluence-content.all", "read:page:confluence"),
+    )
 
     def spaces(self) -> list[dict]:
         """The spaces (filtered by ``space_keys``), read once per run."""
@@ -116,7 +123,7 @@ class ConfluenceSpacesStream(ConfluenceStream):
     oauth_scopes = (("read:confluence-space.summary", "read:space:confluence"),)
     primary_keys = ("id",)
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
         """Every selected space."""
         yield from self.spaces()
 
@@ -130,18 +137,18 @@ class ConfluenceContentStream(ConfluenceStream):
     content_type: t.ClassVar[str]
     collection: t.ClassVar[str]
     v1_expand: t.ClassVar[str]
-    primary_keys = ("id",)
+    primary_keys: tuple[str, ...] = ("id",)
     replication_key = "last_modified"
     # found by CQL search, then read (a subclass names its own read scope)
-    oauth_scopes = CQL + (("read:confluence-content.all", "read:page:confluence"),)
+    oauth_scopes = (*CQL, ("read:confluence-content.all", "read:page:confluence"))
 
     @property
-    def is_sorted(self) -> bool:  # type: ignore[override]
+    def is_sorted(self) -> bool:
         """Incremental runs come in time order (resumable); full syncs come by id."""
         return self._incremental()
 
     @property
-    def check_sorted(self) -> bool:  # type: ignore[override]
+    def check_sorted(self) -> bool:
         """Full syncs keep the greatest value; incremental runs never raise on a small disorder
         (CQL's time and the version's time may differ): the bookmark then moves back, which
         only re-reads.
@@ -159,7 +166,7 @@ class ConfluenceContentStream(ConfluenceStream):
 
     id_prefix: t.ClassVar[str] = ""  # attachments: ``att``
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Full or incremental, Cloud or Server; late-indexed records of the look-back span;
         then the delete sweep (tombstones, restores).
         """
@@ -239,7 +246,7 @@ class ConfluenceContentStream(ConfluenceStream):
         """
         reader = self._v2_labels if self.is_cloud else self._v1_labels
         kept = []
-        for record, labels in zip(batch, self.client.map(reader, batch)):
+        for record, labels in zip(batch, self.client.map(reader, batch), strict=True):
             record.pop("metadata", None)  # Server: held the labels, which the record now carries
             when = page_time(record) or self._time_by_id(record)
             if when is None:  # no replication key: it would pass every window and break the schema
@@ -273,7 +280,10 @@ class ConfluenceContentStream(ConfluenceStream):
         return when
 
     def _v2_labels(self, record: dict) -> list[dict]:
-        """https://developer.atlassian.com/cloud/confluence/rest/v2/api-group-label/#api-pages-id-labels-get"""
+        """A Cloud record's labels, from v2 (none, and a warning, when it is gone since listed).
+
+        https://developer.atlassian.com/cloud/confluence/rest/v2/api-group-label/#api-pages-id-labels-get
+        """
         try:
             return list(
                 self.paginate(
@@ -334,7 +344,7 @@ class ConfluenceContentStream(ConfluenceStream):
                     {**params, "spaceKey": key},
                     V1_BODY_CONTENT_CAP,
                 )
-            except AccessError as exc:
+            except AccessError as exc:  # noqa: PERF203  (one listing per space: a refused space is skipped, the rest read)
                 if key is None:
                     raise
                 LOGGER.warning("%s: space %s skipped: %s", self.name, key, exc)

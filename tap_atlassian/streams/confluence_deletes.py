@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import typing as t
+from http import HTTPStatus
 
 from tap_atlassian.errors import AccessError
 from tap_atlassian.pagination import CursorLinkPaginator, StartLimitLinkPaginator
@@ -107,23 +108,30 @@ class ContentSweep:
         back = [] if full else listed.difference(known.union(self.seen))
         still_live: list[int] = []
         dead: set[int] = set()
-        for number, record in zip(gone, self.stream.client.map(self._read, [self.ident(n) for n in gone])):
+        reads = self.stream.client.map(self._read, [self.ident(n) for n in gone])
+        for number, record in zip(gone, reads, strict=True):
             if is_gone(record):
                 dead.add(number)
                 yield self.stream.tombstone({"id": self.ident(number)})
             else:
                 still_live.append(number)
-        restored = []
-        for number, record in zip(back, self.stream.client.map(self._read, [self.ident(n) for n in back])):
-            if is_gone(record):
+        restored = self._restored(back, bookmark, dead)
+        if restored:
+            yield from self.stream.finish(restored)
+        self._save(state, IdRuns.from_ids(n for n in (*listed, *still_live) if n not in dead), now)
+
+    def _restored(self, back: list[int], bookmark: dt.datetime | None, dead: set[int]) -> list[dict]:
+        """The ids that are back and older than the bookmark, read; those gone after all join ``dead``."""
+        restored: list[dict] = []
+        reads = self.stream.client.map(self._read, [self.ident(n) for n in back])
+        for number, record in zip(back, reads, strict=True):
+            if record is None or is_gone(record):
                 dead.add(number)
                 continue
-            when = self.stream.time_of(t.cast("dict", record))
+            when = self.stream.time_of(record)
             if bookmark is None or when is None or when < bookmark:
                 restored.append(record)
-        if restored:
-            yield from self.stream.finish(t.cast("list", restored))
-        self._save(state, IdRuns.from_ids(n for n in (*listed, *still_live) if n not in dead), now)
+        return restored
 
     def _save(self, state: dict, live: IdRuns, now: dt.datetime) -> None:
         state[LIVE_KEY] = live.encode()
@@ -135,7 +143,7 @@ class ContentSweep:
         try:
             return self.stream.fetch_one(ident)
         except AccessError as exc:
-            if exc.status == 404:
+            if exc.status == HTTPStatus.NOT_FOUND:
                 return None
             raise
 

@@ -22,6 +22,7 @@ container's id as ``pageId`` or ``blogPostId``; comments carry ``location``.
 from __future__ import annotations
 
 import typing as t
+from http import HTTPStatus
 
 from tap_atlassian.errors import AccessError
 from tap_atlassian.pagination import CursorLinkPaginator
@@ -115,7 +116,7 @@ class ConfluenceItemStream(ConfluenceContentStream):
             try:
                 body, _ = self.client.get(self._v2_path(ident, where), params)
             except AccessError as exc:
-                if exc.status == 404 and i + 1 < len(tries):
+                if exc.status == HTTPStatus.NOT_FOUND and i + 1 < len(tries):
                     continue
                 raise
             if isinstance(body, dict) and self.content_type == "comment":
@@ -158,7 +159,7 @@ class ConfluenceCommentsStream(ConfluenceItemStream):
     """Footer and inline comments (replies included) of pages and blog posts, with their body."""
 
     name = "confluence_comments"
-    oauth_scopes = CQL + (("read:confluence-content.all", "read:comment:confluence"),)
+    oauth_scopes = (*CQL, ("read:confluence-content.all", "read:comment:confluence"))
     content_type = "comment"
     collections = ("footer-comments", "inline-comments")
     body_format = "storage"
@@ -169,7 +170,7 @@ class ConfluenceAttachmentsStream(ConfluenceItemStream):
     """Attachment metadata (title, media type, size, container): never the file."""
 
     name = "confluence_attachments"
-    oauth_scopes = CQL + (("read:confluence-content.all", "read:attachment:confluence"),)
+    oauth_scopes = (*CQL, ("read:confluence-content.all", "read:attachment:confluence"))
     content_type = "attachment"
     collections = ("attachments",)
     id_prefix = "att"

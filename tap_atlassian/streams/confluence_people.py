@@ -21,6 +21,9 @@ from tap_atlassian.errors import AccessError
 from tap_atlassian.pagination import StartLimitLinkPaginator
 from tap_atlassian.streams.confluence import ConfluenceStream
 
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
 GROUP_CAP = 1000
 
 
@@ -34,7 +37,7 @@ class ConfluenceGroupsStream(ConfluenceStream):
 
     name = "confluence_groups"
     oauth_scopes = (("read:confluence-groups", "read:group:confluence"),)
-    primary_keys = ("id",)
+    primary_keys: tuple[str, ...] = ("id",)
 
     def groups(self) -> list[dict]:
         """The site's groups, read once per run (members read them too)."""
@@ -43,7 +46,7 @@ class ConfluenceGroupsStream(ConfluenceStream):
             cache["groups"] = list(self.paginate("/rest/api/group", StartLimitLinkPaginator, {}, GROUP_CAP))
         return cache["groups"]
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
         """Each group with its top-level ``id``."""
         for group in self.groups():
             yield {**group, "id": group_id(group)}
@@ -55,10 +58,10 @@ class ConfluenceGroupMembersStream(ConfluenceGroupsStream):
     name = "confluence_group_members"
     primary_keys = ("groupId", "accountId")
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
         """Members of every group, group after group."""
         groups = self.groups()
-        for group, members in zip(groups, self.client.map(self._members, groups)):
+        for group, members in zip(groups, self.client.map(self._members, groups), strict=True):
             for user in members:
                 yield {
                     **user,

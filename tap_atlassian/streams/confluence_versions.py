@@ -27,11 +27,15 @@ from __future__ import annotations
 
 import datetime as dt
 import typing as t
+from http import HTTPStatus
 
 from tap_atlassian.errors import AccessError
 from tap_atlassian.pagination import CursorLinkPaginator, StartLimitLinkPaginator
 from tap_atlassian.streams.confluence import ConfluenceContentStream, chunks, confluence_zone, page_time
 from tap_atlassian.windows import Window, format_utc, parse_time
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
 
 DC_PREFIXES = ("/rest/experimental", "/rest/api")  # where a Data Center build serves page histories
 READ_KEY = "versions_read"  # page id -> [highest version number read, page time (epoch s)]
@@ -58,16 +62,16 @@ class ConfluencePageVersionsStream(ConfluenceContentStream):
     replication_key = "pageLastModified"
 
     @property
-    def is_sorted(self) -> bool:  # type: ignore[override]
+    def is_sorted(self) -> bool:
         """Pages come in time order, full or incremental (resumable)."""
         return True
 
     @property
-    def check_sorted(self) -> bool:  # type: ignore[override]
+    def check_sorted(self) -> bool:
         """CQL's time and the version's may differ by a little: never raise on it."""
         return False
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """The new versions of each changed page, page after page in time order."""
         start = self.get_starting_timestamp(context) if self._incremental() else None
         window = Window.build(start, self.settings.search_lag_minutes, confluence_zone(self.client))
@@ -79,7 +83,7 @@ class ConfluencePageVersionsStream(ConfluenceContentStream):
             jobs = [self._job(page, read, window) for page in batch]
             if not self.is_cloud and self._prefix is None:
                 self._prefix = self._dc_prefix(jobs)
-            for job, versions in zip(jobs, self.client.map(self._versions, jobs)):
+            for job, versions in zip(jobs, self.client.map(self._versions, jobs), strict=True):
                 if versions is None:
                     continue
                 for version in versions:
@@ -124,7 +128,7 @@ class ConfluencePageVersionsStream(ConfluenceContentStream):
                 try:
                     self.client.get(f"{prefix}/content/{job.page_id}/version", {"limit": 1})
                 except AccessError as exc:
-                    if exc.status != 404:
+                    if exc.status != HTTPStatus.NOT_FOUND:
                         raise
                     continue
                 if prefix != DC_PREFIXES[0]:
