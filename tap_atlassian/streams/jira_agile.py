@@ -25,11 +25,15 @@ from __future__ import annotations
 
 import logging
 import typing as t
+from http import HTTPStatus
 
 from tap_atlassian.errors import AccessError, ApiError
 from tap_atlassian.pagination import PageBeanPaginator, StartAtPaginator
 from tap_atlassian.state_sets import Groups
 from tap_atlassian.streams.jira import JiraStream
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
 
 LOGGER = logging.getLogger("tap-atlassian")
 AGILE = "/rest/agile/1.0"
@@ -69,8 +73,10 @@ class AgileStream(JiraStream):
                 try:
                     for board in self.paginate(f"{AGILE}/board", AgilePaginator, params):
                         found.setdefault(board.get("id"), board)
-                except ApiError as exc:  # 400/403/404: no such project, or hidden from this login
-                    if not params or not (isinstance(exc, AccessError) or exc.status == 400):
+                except ApiError as exc:  # noqa: PERF203  (a refused key is skipped, the others read)
+                    # 400/403/404: no such project, or hidden from this login
+                    refused = isinstance(exc, AccessError) or exc.status == HTTPStatus.BAD_REQUEST
+                    if not params or not refused:
                         raise
                     LOGGER.warning(
                         "jira_boards: project %s skipped (project_keys): %s", params["projectKeyOrId"], exc
@@ -84,11 +90,12 @@ class AgileStream(JiraStream):
         if "agile_sprints" not in cache:
             boards = self.boards()
             found: dict[t.Any, dict] = {}
-            for board, answer in zip(boards, self.client.map(self._board_sprints, boards)):
+            for board, answer in zip(boards, self.client.map(self._board_sprints, boards), strict=True):
                 if isinstance(answer, ApiError):
-                    why = "it does not support sprints" if answer.status == 400 else "not readable"
+                    kanban = answer.status == HTTPStatus.BAD_REQUEST
+                    why = "it does not support sprints" if kanban else "not readable"
                     # a kanban board answers 400: normal, not a warning (a normal run logs none)
-                    log = LOGGER.info if answer.status == 400 else LOGGER.warning
+                    log = LOGGER.info if kanban else LOGGER.warning
                     log(
                         "jira_sprints: board %s (%s, %s) skipped, %s: %s",
                         board.get("id"),
@@ -108,7 +115,7 @@ class AgileStream(JiraStream):
         try:
             return list(self.paginate(f"{AGILE}/board/{board['id']}/sprint", AgilePaginator))
         except ApiError as exc:
-            if isinstance(exc, AccessError) or exc.status == 400:
+            if isinstance(exc, AccessError) or exc.status == HTTPStatus.BAD_REQUEST:
                 return exc
             raise
 
@@ -120,7 +127,7 @@ class JiraBoardsStream(AgileStream):
     oauth_scopes = (BOARDS, ("read:project:jira",))
     primary_keys = ("id",)
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
         """The boards."""
         yield from (dict(board) for board in self.boards())
 
@@ -132,7 +139,7 @@ class JiraSprintsStream(AgileStream):
     oauth_scopes = (BOARDS, SPRINTS)
     primary_keys = ("id",)
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
         """The sprints."""
         yield from (dict(sprint) for sprint in self.sprints())
 
@@ -151,13 +158,13 @@ class JiraSprintIssuesStream(AgileStream):
     oauth_scopes = (BOARDS, SPRINTS, ("read:jira-work", "read:issue-details:jira"))
     primary_keys = ("sprintId", "issueId")
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Each sprint's issues, in the sprints' order; closed sprints already read are left out."""
         state = self.get_context_state(context)
         done = {i for i in state.get(STATE_CLOSED) or [] if isinstance(i, int)}
         members = Groups.decode(state.get(STATE_MEMBERS))
         todo = [s for s in self.sprints() if not (s.get("state") == "closed" and s.get("id") in done)]
-        for sprint, issues in zip(todo, self.client.map(self._members, todo)):
+        for sprint, issues in zip(todo, self.client.map(self._members, todo), strict=True):
             sprint_id = sprint.get("id")
             if isinstance(issues, AccessError):
                 LOGGER.warning(

@@ -7,10 +7,10 @@ and its paged forms, Server/DC REST v2 and its lists; which endpoint each stream
 ``docs/STREAMS.md``.
 
 - Projects: Cloud ``GET /rest/api/3/project/search`` (``PageBeanProject``, at most 100 a page,
-  ``keys=`` for ``project_keys``),
-  https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-projects/#api-rest-api-3-project-search-get ;
-  Server/DC ``GET /rest/api/2/project`` (one unpaged list),
-  https://docs.atlassian.com/software/jira/docs/api/REST/9.12.0/#api/2/project-getAllProjects .
+  ``keys=`` for ``project_keys``), Server/DC ``GET /rest/api/2/project`` (one unpaged list);
+  Atlassian's documents:
+  https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-projects/#api-rest-api-3-project-search-get
+  and https://docs.atlassian.com/software/jira/docs/api/REST/9.12.0/#api/2/project-getAllProjects .
   The listing is read once per run and shared by the versions and components streams.
 - Versions and components are read per project through :meth:`ApiClient.map`: Cloud
   ``/project/{id}/version`` and ``/project/{id}/component`` (paged), Server/DC
@@ -39,6 +39,9 @@ from tap_atlassian.errors import AccessError
 from tap_atlassian.pagination import PageBeanPaginator, Paginator
 from tap_atlassian.projects import existing_project_keys
 from tap_atlassian.streams.jira import JiraStream
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
 
 LOGGER = logging.getLogger("tap-atlassian")
 CLOUD = "/rest/api/3"
@@ -108,7 +111,7 @@ class JiraProjectsStream(JiraStream):
     name = "jira_projects"
     primary_keys = ("id",)
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
         """The visible (and selected) projects."""
         yield from visible_projects(self)
 
@@ -120,7 +123,7 @@ class ProjectChildStream(JiraStream):
     cloud_path: t.ClassVar[str]  # paged (PageBean), formatted with ``project`` (the id)
     server_path: t.ClassVar[str]  # an unpaged list
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
         """Every visible project's children, in project order; a project we may not read is a warning."""
         for project, records, error in self.client.map(self.read_project, visible_projects(self)):
             if error is not None:
@@ -163,7 +166,8 @@ class JiraProjectVersionsStream(ProjectChildStream):
 
 
 class JiraProjectComponentsStream(ProjectChildStream):
-    """Components: Cloud ``/project/{id}/component`` (with ``issueCount``), Server/DC ``/project/{id}/components``.
+    """Components: Cloud ``/project/{id}/component`` (with ``issueCount``), Server/DC
+    ``/project/{id}/components``.
 
     https://developer.atlassian.com/cloud/jira/platform/rest/v3/api-group-project-components/#api-rest-api-3-project-projectidorkey-component-get
     """
@@ -180,7 +184,7 @@ class LookupStream(JiraStream):
     cloud: t.ClassVar[tuple[str, type[Paginator]]]
     server: t.ClassVar[tuple[str, type[Paginator]]]
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
         """Every value."""
         path, paginator = self.cloud if self.is_cloud else self.server
         yield from self.paginate(path, paginator)
@@ -215,7 +219,9 @@ class JiraPrioritiesStream(LookupStream):
 
 
 class JiraResolutionsStream(LookupStream):
-    """Cloud ``/resolution/search`` (paged; the list ``/resolution`` is deprecated), Server/DC ``/resolution``."""
+    """Cloud ``/resolution/search`` (paged; the list ``/resolution`` is deprecated), Server/DC
+    ``/resolution``.
+    """
 
     name = "jira_resolutions"
     cloud = (f"{CLOUD}/resolution/search", PageBeanPaginator)
@@ -233,7 +239,7 @@ class PeopleStream(JiraStream):
     oauth_scopes = (("read:jira-user",),)
     primary_keys = ("id",)
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
         """:meth:`people`, with a permission refusal turned into a warning."""
         try:
             yield from self.people()

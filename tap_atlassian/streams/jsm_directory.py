@@ -26,6 +26,9 @@ from tap_atlassian.streams.jira import JiraStream
 from tap_atlassian.streams.jsm import JSM, service_desks
 from tap_atlassian.streams.jsm_request_children import with_account_id
 
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
 LOGGER = logging.getLogger("tap-atlassian")
 
 
@@ -41,7 +44,7 @@ class OrganizationsStream(JiraStream):
     path = f"{JSM}/organization"
     paginator = IsLastPagePaginator
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """The listing; a login that may not list organizations (403: not a service desk agent)
         is a warning, and the run goes on.
         """
@@ -73,10 +76,10 @@ class DeskListingStream(JiraStream):
         except AccessError as exc:
             return exc
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
         """Every desk's records, desk by desk."""
         desks = service_desks(self)
-        for desk, records in zip(desks, self.client.map(self.read, desks)):
+        for desk, records in zip(desks, self.client.map(self.read, desks), strict=True):
             if isinstance(records, AccessError):
                 LOGGER.warning(
                     "%s: service desk %s (%s) skipped: %s",
