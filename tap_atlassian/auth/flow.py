@@ -80,7 +80,7 @@ class FlowResponse:
         lower = name.lower()
         return next((v for k, v in self.headers.items() if k.lower() == lower), None)
 
-    def json(self) -> t.Any:  # noqa: ANN401
+    def json(self) -> t.Any:  # noqa: ANN401  (JSON of any shape: callers check what they got)
         """The body as JSON, or None when it is not JSON."""
         try:
             return json.loads(self.body or b"null")
@@ -124,7 +124,11 @@ class Wait:
     seconds: float
 
 
-Flow = t.Generator["FlowRequest | Wait", "FlowResponse | None", t.Any]
+FlowResult = t.TypeVar("FlowResult")
+
+# A flow is sent the FlowResponse to each FlowRequest it yields; after a Wait it is resumed
+# with next(), so ``yield Wait(...)`` has no answer (None) and no flow reads it.
+Flow = t.Generator[FlowRequest | Wait, FlowResponse, FlowResult]
 
 
 class LoginError(AuthError):
@@ -148,19 +152,19 @@ def public_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}{parts.path}"
 
 
-class _RetryableAnswer(RetryableError):
+class _RetryableAnswerError(RetryableError):
     """A 429 / 5xx answer, kept so the flow gets it once the retries are spent."""
 
-    def __init__(self, message: str, answer: requests.Response) -> None:
-        super().__init__(message, retry_after_seconds(answer.headers))
+    def __init__(self, what: str, answer: requests.Response) -> None:
+        super().__init__(f"{what}: {answer.status_code} {answer.reason}", retry_after_seconds(answer.headers))
         self.answer = answer
 
 
-class _NoAnswer(RetryableError):
+class _NoAnswerError(RetryableError):
     """A failure below HTTP that may pass (``text``: the host-naming line)."""
 
-    def __init__(self, message: str, text: str) -> None:
-        super().__init__(message)
+    def __init__(self, what: str, text: str) -> None:
+        super().__init__(f"{what}: {text}")
         self.text = text
 
 
@@ -184,10 +188,10 @@ def request(
         except requests.RequestException as exc:
             text, transient = net.network_failure(exc, url)
             if transient and settings is not None:
-                raise _NoAnswer(f"{what}: {text}", text) from None
+                raise _NoAnswerError(what, text) from None
             raise UnreachableError(text) from None
         if settings is not None and (answer.status_code == 429 or answer.status_code >= 500):  # noqa: PLR2004
-            raise _RetryableAnswer(f"{what}: {answer.status_code} {answer.reason}", answer)
+            raise _RetryableAnswerError(what, answer)
         return answer
 
     def log_retry(details: Mapping[str, t.Any]) -> None:
@@ -203,9 +207,9 @@ def request(
         return once()
     try:
         return retrying(settings, once, log_retry)()
-    except _RetryableAnswer as exc:
+    except _RetryableAnswerError as exc:
         return exc.answer
-    except _NoAnswer as exc:
+    except _NoAnswerError as exc:
         raise UnreachableError(exc.text) from None
 
 
@@ -238,8 +242,8 @@ def send(
     return FlowResponse.from_requests(answer)
 
 
-def drive(
-    flow: Flow,
+def drive(  # noqa: PLR0913  (all but flow and session are keyword-only options)
+    flow: Flow[FlowResult],
     session: requests.Session,
     *,
     scheme: str = "sso",
@@ -247,7 +251,7 @@ def drive(
     sleep: Callable[[float], None] = time.sleep,
     settings: Settings | None = None,
     unreachable: Callable[[FlowRequest, str], Exception] | None = None,
-) -> t.Any:  # noqa: ANN401
+) -> FlowResult:
     """Run ``flow`` over ``session``; return the flow's result.
 
     The session's own auth is bypassed for identity-provider calls; answers' cookies go to
@@ -269,7 +273,7 @@ def drive(
                     raise unreachable(item, str(exc)) from None
                 raise LoginError(scheme, item.step, f"cannot reach {public_url(item.url)}: {exc}") from None
         try:
-            item = flow.send(reply)
+            item = next(flow) if reply is None else flow.send(reply)  # a Wait has no answer
         except StopIteration as stop:
             return stop.value
 

@@ -132,7 +132,7 @@ def _okta_json(step: str, answer: FlowResponse) -> dict[str, t.Any]:
     return data
 
 
-def okta_flow(
+def okta_flow(  # noqa: PLR0913  (keyword-only: each input is named at the call)
     *,
     user: str,
     password: str,
@@ -140,7 +140,7 @@ def okta_flow(
     exchange_url: str,
     options: OktaOptions,
     device_token: str | None = None,
-) -> Flow:
+) -> Flow[OktaResult]:
     """The Okta login as a flow; returns an :class:`OktaResult`."""
     org = okta_org(login_url)
     headers = {"Accept": "application/json", "Content-Type": "application/json"}
@@ -184,7 +184,7 @@ def okta_flow(
 
 def _past_password_warning(
     data: dict[str, t.Any], headers: dict[str, str], step: str
-) -> t.Generator[t.Any, t.Any, dict[str, t.Any]]:
+) -> Flow[dict[str, t.Any]]:
     """PASSWORD_WARN: the password is valid but expires soon; warn and ``skip`` (the
     transaction's ``_links.skip``) to go on, as the Okta sign-in widget's "Remind me later".
     """
@@ -245,7 +245,7 @@ def _pick_factor(data: dict[str, t.Any], options: OktaOptions) -> dict[str, t.An
 
 def _mfa(
     data: dict[str, t.Any], options: OktaOptions, headers: dict[str, str]
-) -> t.Generator[t.Any, t.Any, tuple[dict, str, str | None]]:
+) -> Flow[tuple[dict[str, t.Any], str, str | None]]:
     """Okta step 2: verify one factor. Returns (final answer, factorType, DT cookie)."""
     factor = _pick_factor(data, options)
     kind = factor["factorType"]
@@ -254,13 +254,15 @@ def _mfa(
     if options.mfa_remember_device:
         verify = _with_query(verify, rememberDevice="true")
     step = f"MFA ({kind} verify)"
+    # The bare verify call: it starts a push, or has Okta send an SMS / e-mail code.
+    challenge = FlowRequest("POST", verify, step=step, headers=headers, json={"stateToken": state})
     LOGGER.info(
         "okta: Okta asks for MFA; verifying the %s factor%s",
         kind,
         " (remembering this device)" if options.mfa_remember_device else "",
     )
     if kind == "push":
-        answer = yield FlowRequest("POST", verify, step=step, headers=headers, json={"stateToken": state})
+        answer = yield challenge
         result, answer = yield from _poll_push(answer, state, options, headers, step)
     elif options.mfa_passcode:
         answer = yield FlowRequest(
@@ -283,10 +285,10 @@ def _mfa(
                     f"sso_properties.mfa_passcode ({server_answer(answer)}); set a "
                     "current code from the authenticator app and run again",
                 )
-            yield from _send_challenge(verify, state, headers, kind, step, refused=answer)
+            yield from _send_challenge(challenge, kind, refused=answer)
         result = _okta_json(step, answer)
     else:
-        yield from _send_challenge(verify, state, headers, kind, step, refused=None)
+        yield from _send_challenge(challenge, kind, refused=None)
     if result.get("status") != "SUCCESS":
         raise LoginError(
             SCHEME,
@@ -296,13 +298,11 @@ def _mfa(
     return result, kind, answer.cookies.get("DT")
 
 
-def _send_challenge(
-    verify: str, state: str, headers: dict[str, str], kind: str, step: str, refused: FlowResponse | None
-) -> t.Generator[t.Any, t.Any, None]:
+def _send_challenge(challenge: FlowRequest, kind: str, *, refused: FlowResponse | None) -> Flow[t.NoReturn]:
     """SMS / e-mail without a (good) passcode: have Okta send one, then stop and say so."""
-    answer = yield FlowRequest("POST", verify, step=step, headers=headers, json={"stateToken": state})
+    answer = yield challenge
     if answer.status != 200:  # noqa: PLR2004
-        raise unexpected_page(SCHEME, step, answer, f"Okta did not send a new {kind} code")
+        raise unexpected_page(SCHEME, challenge.step, answer, f"Okta did not send a new {kind} code")
     where = {"sms": "by SMS", "email": "by e-mail"}.get(kind, f"by {kind}")
     why = (
         f"Okta refused the passcode in sso_properties.mfa_passcode ({server_answer(refused)}). "
@@ -323,7 +323,7 @@ def _poll_push(
     options: OktaOptions,
     headers: dict[str, str],
     step: str,
-) -> t.Generator[t.Any, t.Any, tuple[dict, FlowResponse]]:
+) -> Flow[tuple[dict[str, t.Any], FlowResponse]]:
     """Okta Verify push: poll ``_links.next`` while WAITING; REJECTED / TIMEOUT are fatal."""
     waited = 0.0
     announced = False
@@ -372,7 +372,7 @@ def _poll_push(
         )
 
 
-class OktaAuth(SamlSchemeAuth):
+class OktaAuth(SamlSchemeAuth[OktaResult]):
     """Okta SSO with MFA; the device token is remembered in the encrypted settings file."""
 
     name = SCHEME
@@ -413,7 +413,7 @@ class OktaAuth(SamlSchemeAuth):
         """Keep Okta's device token (when remembering devices) for the next run."""
         return {**self._owner(), "device_token": result.device_token} if result.device_token else {}
 
-    def login_flow(self) -> Flow:
+    def login_flow(self) -> Flow[OktaResult]:
         """Okta steps 1-3 for this product, with this machine's device token."""
         device = self._stored_device_token()
         if device is None and self.options.mfa_remember_device:

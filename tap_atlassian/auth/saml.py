@@ -33,6 +33,7 @@ from tap_atlassian.auth.flow import (  # the flow machinery, re-exported for cro
     Flow,
     FlowRequest,
     FlowResponse,
+    FlowResult,
     LoginError,
     Wait,  # noqa: F401 (okta imports it from here)
     drive,
@@ -42,6 +43,8 @@ from tap_atlassian.errors import server_message
 from tap_atlassian.settings_file import SettingsFile, SettingsFileError, resolve_passphrase
 
 if t.TYPE_CHECKING:
+    from http.cookiejar import Cookie
+
     from tap_atlassian.config import Settings
     from tap_atlassian.sites import Site
 
@@ -86,7 +89,8 @@ def server_answer(response: FlowResponse) -> str:
     """``HTTP 401 (E0000004: Authentication failed)``: the status and, when the body has any,
     the server's own words (:func:`tap_atlassian.errors.server_message`, never a secret).
     """
-    words = server_message(response) if response.body.strip() else ""
+    # server_message is typed for requests.Response; a FlowResponse reads alike (content, text, reason).
+    words = server_message(response) if response.body.strip() else ""  # type: ignore[arg-type]
     return f"HTTP {response.status} ({words})" if words else f"HTTP {response.status}"
 
 
@@ -123,7 +127,7 @@ def parse_saml_form(scheme: str, step: str, response: FlowResponse) -> SamlForm:
     except (etree.ParserError, ValueError):
         raise unexpected_page(scheme, step, response, "the page does not parse as HTML") from None
     for form in doc.iter("form"):
-        fields = {i.get("name"): i.get("value") or "" for i in form.iter("input") if i.get("name")}
+        fields = {name: i.get("value") or "" for i in form.iter("input") if (name := i.get("name"))}
         if fields.get("SAMLResponse"):
             action = urljoin(response.url, form.get("action") or response.url)
             return SamlForm(action=action, fields=fields)
@@ -161,7 +165,7 @@ def check_saml_status(scheme: str, step: str, saml_response_b64: str) -> None:
         raise LoginError(scheme, step, f"the identity provider answered SAML status {value}")
 
 
-def submit_saml_form(scheme: str, page: FlowResponse, exchange_url: str) -> Flow:
+def submit_saml_form(scheme: str, page: FlowResponse, exchange_url: str) -> Flow[FlowResponse]:
     """Flow: take the SAML form of ``page`` and post it to ``exchange_url`` (its origin only).
 
     Returns the assertion consumer's answer (which set the product's session cookies).
@@ -253,15 +257,16 @@ def _cookie_for(domain: str, host: str) -> bool:
     return domain in (host, f"{host}.local") or host.endswith(f".{domain}")
 
 
-class SamlSchemeAuth(SchemeAuth):
+class SamlSchemeAuth(SchemeAuth, t.Generic[FlowResult]):
     """A scheme that logs in by SAML and then rides on the product's session cookies.
 
-    Subclasses give :meth:`login_flow`; this class logs in before the first request and
-    once more on a 401 or a redirect to a login page. Products on the same host, with the
+    Subclasses give :meth:`login_flow` (whose result, ``FlowResult``, goes to
+    :meth:`state_after_login`); this class logs in before the first request and once more
+    on a 401 or a redirect to a login page. Products on the same host, with the
     same identity provider, share one login per run (a second Okta push would be a nuisance).
     """
 
-    _shared: t.ClassVar[dict[tuple[t.Any, ...], tuple[int, list, t.Any]]] = {}
+    _shared: t.ClassVar[dict[tuple[int, str, str, str], tuple[int, list[Cookie], Settings]]] = {}
     _shared_lock = threading.Lock()
 
     def __init__(self, settings: Settings, product: str, site: Site) -> None:
@@ -271,11 +276,11 @@ class SamlSchemeAuth(SchemeAuth):
         self.target = sso_target(settings, product, site)
         self._generation = 0
 
-    def login_flow(self) -> Flow:
-        """The scheme's login flow; its result is the consumer's :class:`FlowResponse`."""
+    def login_flow(self) -> Flow[FlowResult]:
+        """The scheme's login flow; its result holds the consumer's :class:`FlowResponse`."""
         raise NotImplementedError
 
-    def state_after_login(self, result: t.Any) -> dict[str, t.Any]:  # noqa: ARG002
+    def state_after_login(self, result: FlowResult) -> dict[str, t.Any]:  # noqa: ARG002  (hook: okta reads it)
         """Hook: what to keep in this product's settings-file section besides the session
         (Okta: the remembered device token).
         """
@@ -355,7 +360,7 @@ class SamlSchemeAuth(SchemeAuth):
             LOGGER.info("%s: using the %s session stored by an earlier run", self.name, self.product)
         return bool(cookies)
 
-    def _key(self) -> tuple[t.Any, ...]:
+    def _key(self) -> tuple[int, str, str, str]:
         # One tap run builds both products' schemes from the same Settings object.
         return (id(self.settings), self.name, self.target.login_url, public_url(self.target.exchange_url))
 
