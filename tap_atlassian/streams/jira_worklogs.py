@@ -33,6 +33,9 @@ from tap_atlassian.pagination import StartAtPaginator
 from tap_atlassian.streams.jira import IssueChildStream, JqlSearch
 from tap_atlassian.windows import format_utc, parse_time
 
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
 LOGGER = logging.getLogger("tap-atlassian")
 LIST_LIMIT = 1000  # ids per POST /worklog/list
 STATE_DELETED_SINCE = "deleted_since"  # /worklog/deleted position, epoch ms (feed path)
@@ -95,7 +98,7 @@ class JiraIssueWorklogsStream(IssueChildStream):
         """The feed is read oldest change first; per-issue reads are in issue order, not worklog order."""
         return not self.settings.project_keys
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """The feed (whole site) or the changed issues' worklogs (``project_keys``)."""
         if self.settings.project_keys:
             yield from self._per_issue(context)
@@ -103,7 +106,7 @@ class JiraIssueWorklogsStream(IssueChildStream):
             yield from self._feed(context)
 
     # -- the site-wide change feed -------------------------------------------------------
-    def _feed(self, context: dict | None) -> t.Iterator[dict]:
+    def _feed(self, context: Context | None) -> t.Iterator[dict]:
         state = self.get_context_state(context)
         since = _ms(self.get_starting_timestamp(context)) or 0
         self._emitted: set[int] = set()
@@ -177,7 +180,7 @@ class JiraIssueWorklogsStream(IssueChildStream):
         """
         issues = sorted(self._issues_at.get(at, ()))
         extra = 0
-        for issue_id, logs in zip(issues, self.client.map(self._issue_worklogs, issues)):
+        for issue_id, logs in zip(issues, self.client.map(self._issue_worklogs, issues), strict=True):
             if isinstance(logs, AccessError):
                 continue
             for worklog in logs:
@@ -208,7 +211,7 @@ class JiraIssueWorklogsStream(IssueChildStream):
         return worklog
 
     # -- per changed issue (project_keys) ------------------------------------------------
-    def _per_issue(self, context: dict | None) -> t.Iterator[dict]:
+    def _per_issue(self, context: Context | None) -> t.Iterator[dict]:
         """The changed issues' worklogs: those changed since the bookmark or not read before."""
         state = self.get_context_state(context)
         bookmark = parse_time(state.get("replication_key_value"))
