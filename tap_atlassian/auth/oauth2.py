@@ -136,8 +136,8 @@ class OAuth2Auth(SchemeAuth):
 
     def api_base_url(self) -> str:
         """``{oauth_api_url}/ex/jira/{cloudId}`` or ``.../ex/confluence/{cloudId}/wiki``."""
-        self._ensure()
-        base = f"{self.settings.oauth_api_url}/ex/{self.product}/{self._site_info['id']}"
+        _, site = self._ensure()
+        base = f"{self.settings.oauth_api_url}/ex/{self.product}/{site['id']}"
         return f"{base}/wiki" if self.product == "confluence" else base
 
     def prepare_session(self, session: requests.Session) -> None:  # noqa: ARG002
@@ -146,7 +146,7 @@ class OAuth2Auth(SchemeAuth):
 
     def apply(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         """``Authorization: Bearer``, refreshing first when within 60 s of expiry."""
-        tokens = self._ensure()
+        tokens, _ = self._ensure()
         request.headers["Authorization"] = f"Bearer {tokens['access_token']}"
         return request
 
@@ -189,8 +189,8 @@ class OAuth2Auth(SchemeAuth):
 
     def granted_scopes(self) -> set[str] | None:
         """The token's scopes (token answer, else the site's accessible-resources entry)."""
-        tokens = self._ensure()
-        scope = tokens.get("scope") or " ".join((self._site_info or {}).get("scopes") or [])
+        tokens, site = self._ensure()
+        scope = tokens.get("scope") or " ".join(site.get("scopes") or [])
         return set(scope.split()) if scope else None
 
     # -- tap-atlassian-auth ------------------------------------------------------------
@@ -249,7 +249,7 @@ class OAuth2Auth(SchemeAuth):
 
     # -- tokens and site, once per run -------------------------------------------------
 
-    def _ensure(self) -> dict[str, t.Any]:
+    def _ensure(self) -> tuple[dict[str, t.Any], dict[str, t.Any]]:
         """Tokens and site, obtained once per run (and refreshed when near expiry)."""
         with self._lock:
             if self._tokens is None:
@@ -261,7 +261,7 @@ class OAuth2Auth(SchemeAuth):
                 self._tokens = self._refresh(rejected=None)
             if self._site_info is None:
                 self._site_info = self._resolve_site()
-            return self._tokens
+            return self._tokens, self._site_info
 
     def _refresh(self, rejected: str | None) -> dict[str, t.Any]:
         return self.store.refresh(held=(self._tokens or {}).get("access_token"), rejected=rejected)

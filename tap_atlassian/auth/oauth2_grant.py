@@ -67,7 +67,8 @@ def answer_text(answer: FlowResponse) -> str:
     """``403 invalid_grant: Unknown or invalid refresh token.``: status and the server's
     words (:func:`tap_atlassian.errors.server_message`; never a token).
     """
-    return f"{answer.status} {server_message(answer)}".strip()
+    # server_message is typed for requests.Response; a FlowResponse reads alike (content, text, reason).
+    return f"{answer.status} {server_message(answer)}".strip()  # type: ignore[arg-type]
 
 
 def iso(epoch: float | None) -> str | None:
@@ -96,7 +97,7 @@ class AtlassianOAuth2:
             None,
             client_id=settings.oauth_client_id,
             client_secret=settings.oauth_client_secret,
-            token_endpoint_auth_method="client_secret_post",
+            token_endpoint_auth_method="client_secret_post",  # noqa: S106  (a method's name, not a secret)
             redirect_uri=settings.callback_url,
             leeway=REFRESH_MARGIN_SECONDS,
             prompt="consent",
@@ -111,12 +112,12 @@ class AtlassianOAuth2:
         )
         return url
 
-    def code_grant(self, code: str) -> Flow:
+    def code_grant(self, code: str) -> Flow[dict[str, t.Any]]:
         """Flow: exchange an authorization code; returns the tokens to store."""
         body = prepare_token_request("authorization_code", code=code, redirect_uri=self.client.redirect_uri)
         return (yield from self._token_request(body, "exchanging the authorization code", CODE_ADVICE))
 
-    def refresh_grant(self, refresh_token: str) -> Flow:
+    def refresh_grant(self, refresh_token: str) -> Flow[dict[str, t.Any]]:
         """Flow: spend ``refresh_token``; returns the NEW pair to store before any use.
 
         An answer without a refresh token keeps the one spent (authlib's rule too).
@@ -128,7 +129,9 @@ class AtlassianOAuth2:
             )
         )
 
-    def _token_request(self, body: str, step: str, advice: str, spent: str | None = None) -> Flow:
+    def _token_request(
+        self, body: str, step: str, advice: str, spent: str | None = None
+    ) -> Flow[dict[str, t.Any]]:
         """POST a grant to the token endpoint: authlib's form parameters and client
         authentication, sent as the JSON object Atlassian asks for.
         """

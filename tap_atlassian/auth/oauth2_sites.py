@@ -37,7 +37,9 @@ def same_site(a: str, b: str) -> bool:
     )
 
 
-def accessible_resources(api_url: str, access_token: str, *, refreshes: bool, off: bool) -> Flow:
+def accessible_resources(
+    api_url: str, access_token: str, *, refreshes: bool, off: bool
+) -> Flow[list[dict[str, t.Any]]]:
     """Flow: the sites the token can access (a list of dicts).
 
     Raises:
@@ -54,7 +56,8 @@ def accessible_resources(api_url: str, access_token: str, *, refreshes: bool, of
         headers={"Accept": "application/json", "Authorization": f"Bearer {access_token}"},
     )
     if answer.status == 401 and refreshes:  # noqa: PLR2004
-        raise TokenRefusedError(f"{LABEL}: {STEP} at {url}: {answer_text(answer)}")
+        msg = f"{LABEL}: {STEP} at {url}: {answer_text(answer)}"
+        raise TokenRefusedError(msg)
     if answer.status != 200:  # noqa: PLR2004
         msg = f"{LABEL}: {STEP} at {url} failed: {answer_text(answer)}"
         if answer.status == 401 and off:  # noqa: PLR2004

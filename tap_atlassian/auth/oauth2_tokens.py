@@ -25,7 +25,7 @@ import typing as t
 from tap_atlassian import net
 from tap_atlassian.auth.base import AuthError
 from tap_atlassian.auth.browser import receive_redirect
-from tap_atlassian.auth.flow import Flow, FlowRequest, drive
+from tap_atlassian.auth.flow import Flow, FlowRequest, FlowResult, drive
 from tap_atlassian.auth.oauth2_grant import LABEL, RELOGIN, AtlassianOAuth2, expiring, iso
 from tap_atlassian.config import ConfigError
 from tap_atlassian.settings_file import SettingsFile, SettingsFileError, resolve_passphrase
@@ -76,16 +76,18 @@ class TokenStore:
             with self.settings_file.transaction() as state:
                 yield state
         except SettingsFileError as exc:
-            raise AuthError(f"{LABEL}: {exc}") from None
+            msg = f"{LABEL}: {exc}"
+            raise AuthError(msg) from None
 
     def stored(self) -> dict[str, t.Any]:
         """The section as it is on disk (a snapshot, for ``status``)."""
         try:
             return dict(self.settings_file.load().get(SECTION) or {})
         except SettingsFileError as exc:
-            raise AuthError(f"{LABEL}: {exc}") from None
+            msg = f"{LABEL}: {exc}"
+            raise AuthError(msg) from None
 
-    def run(self, flow: Flow) -> t.Any:  # noqa: ANN401
+    def run(self, flow: Flow[FlowResult]) -> FlowResult:
         """Drive a grant or site flow over this app's session (the tap's retry policy)."""
         return drive(
             flow,
@@ -205,7 +207,9 @@ class TokenStore:
 
     def _refresh_grant(self, section: dict[str, t.Any]) -> dict[str, t.Any]:
         answer = self.run(self.oauth.refresh_grant(section["refresh_token"]))
-        keep = {k: section[k] for k in ("cloud_id", "site_url", "site_name") if k in section}
+        keep: dict[str, t.Any] = {
+            k: section[k] for k in ("cloud_id", "site_url", "site_name") if k in section
+        }
         LOGGER.info(
             "%s: access token refreshed (valid until %s); the new refresh token is saved to %s before use",
             LABEL,
