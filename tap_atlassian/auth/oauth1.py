@@ -28,7 +28,6 @@ import typing as t
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-import requests
 from authlib.integrations.requests_client import OAuth1Auth
 from authlib.oauth1 import SIGNATURE_RSA_SHA1
 from authlib.oauth1.rfc5849.signature import generate_signature_base_string
@@ -45,6 +44,10 @@ from tap_atlassian.settings_file import SettingsFile, SettingsFileError, resolve
 from tap_atlassian.sites import product_base_url
 
 if t.TYPE_CHECKING:
+    import requests
+    from authlib.oauth1.rfc5849.wrapper import OAuth1Request
+    from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
     from tap_atlassian.config import Settings
     from tap_atlassian.sites import Site
 
@@ -53,6 +56,7 @@ LOGGER = logging.getLogger("tap-atlassian")
 KEY_SETTING = "oauth_jwt_cert"
 SERVLET = "/plugins/servlet/oauth"
 OOB = "oob"
+SHOWN_PATH_CHARS = 300  # a longer "path" is most likely a key pasted in the wrong setting
 
 # What each of Atlassian's `oauth_problem` answers means for the user, and what to do.
 PROBLEM_ADVICE = {
@@ -72,7 +76,7 @@ PROBLEM_ADVICE = {
 }
 
 
-def _setting(settings: t.Any, name: str, default: t.Any = None) -> t.Any:
+def _setting(settings: Settings | t.Mapping[str, object], name: str, default: str | None = None) -> object:
     """Read a setting from the typed settings object or a plain mapping."""
     if isinstance(settings, t.Mapping):
         value = settings.get(name, default)
@@ -88,7 +92,7 @@ def _looks_like_pem(text: str) -> bool:
     return "-----BEGIN" in text
 
 
-def _read_key_bytes(settings: t.Any) -> bytes:
+def _read_key_bytes(settings: Settings | t.Mapping[str, object]) -> bytes:
     """The PEM bytes named by ``oauth_jwt_cert`` / ``oauth_jwt_cert_type``, never echoed."""
     value = _setting(settings, KEY_SETTING)
     kind = _setting(settings, "oauth_jwt_cert_type", "PEMKEY_FILE")
@@ -113,7 +117,7 @@ def _read_key_bytes(settings: t.Any) -> bytes:
         )
         raise ConfigError(msg)
     path = Path(str(value)).expanduser()
-    shown = str(path) if len(str(path)) < 300 and "\n" not in str(path) else "the given path"
+    shown = str(path) if len(str(path)) < SHOWN_PATH_CHARS and "\n" not in str(path) else "the given path"
     try:
         return path.read_bytes()
     except FileNotFoundError:
@@ -128,12 +132,12 @@ def _read_key_bytes(settings: t.Any) -> bytes:
 
 
 @functools.lru_cache(maxsize=4)
-def _parse_pem(data: bytes, password: bytes | None) -> t.Any:
+def _parse_pem(data: bytes, password: bytes | None) -> PrivateKeyTypes:
     """Parse once per process: validating a 2048-bit RSA key costs about 0.1 s."""
     return serialization.load_pem_private_key(data, password=password)
 
 
-def load_private_key(settings: t.Any) -> rsa.RSAPrivateKey:
+def load_private_key(settings: Settings | t.Mapping[str, object]) -> rsa.RSAPrivateKey:
     """Load the RSA private key (PKCS#1 or PKCS#8 PEM, encrypted or not).
 
     Every failure is a :class:`ConfigError` naming the setting at fault; no message
@@ -170,7 +174,7 @@ def load_private_key(settings: t.Any) -> rsa.RSAPrivateKey:
         else:
             msg = f"{KEY_SETTING}: the private key does not parse (damaged or not PEM)"
         raise ConfigError(msg) from None
-    except Exception:  # an unsupported cipher or format surfaces as other errors
+    except Exception:  # noqa: BLE001  (an unsupported cipher or format surfaces as other errors)
         msg = f"{KEY_SETTING}: the private key cannot be loaded (unsupported format)"
         raise ConfigError(msg) from None
     if not isinstance(key, rsa.RSAPrivateKey):
@@ -208,7 +212,7 @@ class OAuth1Error(AuthError):
     """A failed step of the OAuth 1.0a flow; the message is one line without secrets."""
 
 
-def _sign_rsa_sha1(client: _KeySigner, request: t.Any) -> str:
+def _sign_rsa_sha1(client: _KeySigner, request: OAuth1Request) -> str:
     """Authlib's RSA-SHA1 method, with the key loaded once instead of on every request.
 
     authlib's own ``sign_rsa_sha1`` parses (and fully validates) the PEM each time, about
@@ -286,12 +290,13 @@ def _token_answer(step: str, url: str, response: requests.Response) -> dict[str,
     return values
 
 
-def request_token(
+def request_token(  # noqa: PLR0913  (RFC 5849's inputs for this step; timeout and settings by name)
     session: requests.Session,
     base_url: str,
     consumer_key: str,
     key: rsa.RSAPrivateKey,
     callback: str | None,
+    *,
     timeout: float = 60,
     settings: Settings | None = None,
 ) -> dict[str, str]:
@@ -313,13 +318,14 @@ def authorize_url(base_url: str, token: str) -> str:
     return f"{base_url}{SERVLET}/authorize?{urlencode({'oauth_token': token})}"
 
 
-def access_token(
+def access_token(  # noqa: PLR0913, PLR0917  (RFC 5849's inputs for this step, in its order)
     session: requests.Session,
     base_url: str,
     consumer_key: str,
     key: rsa.RSAPrivateKey,
     token: str,
     verifier: str,
+    *,
     timeout: float = 60,
     settings: Settings | None = None,
 ) -> dict[str, str]:
@@ -456,7 +462,7 @@ class OAuth1Scheme(SchemeAuth):
             self._token = self._access_token()
         return signer(self.consumer_key, self._key, token=self._token)(request)
 
-    def prepare_session(self, session: requests.Session) -> None:
+    def prepare_session(self, session: requests.Session) -> None:  # noqa: ARG002  (SchemeAuth's signature)
         """Find the access token before the first request (finishing a pending approval)."""
         if self._token is None:
             self._token = self._access_token()
