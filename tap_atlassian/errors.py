@@ -19,9 +19,6 @@ from urllib.parse import parse_qs
 import orjson
 from singer_sdk.exceptions import FatalAPIError
 
-if t.TYPE_CHECKING:
-    import requests
-
 
 class ApiError(FatalAPIError):
     """A fatal answer; the message is one line: status, request and the server's own words."""
@@ -45,7 +42,20 @@ class RetryableError(Exception):
         self.retry_after = retry_after
 
 
-def server_message(response: requests.Response) -> str:
+class Answer(t.Protocol):
+    """What :func:`server_message` reads: a ``requests.Response`` or a login flow's answer."""
+
+    @property
+    def content(self) -> bytes: ...  # noqa: D102
+
+    @property
+    def text(self) -> str: ...  # noqa: D102
+
+    @property
+    def reason(self) -> str | None: ...  # noqa: D102
+
+
+def server_message(response: Answer) -> str:
     """The one reader of a server's error text (API calls and every login scheme; a login
     flow's ``FlowResponse`` reads the same way).
 

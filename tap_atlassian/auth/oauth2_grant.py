@@ -68,7 +68,7 @@ def answer_text(answer: FlowResponse) -> str:
     words (:func:`tap_atlassian.errors.server_message`; never a token).
     """
     # server_message is typed for requests.Response; a FlowResponse reads alike (content, text, reason).
-    return f"{answer.status} {server_message(answer)}".strip()  # type: ignore[arg-type]
+    return f"{answer.status} {server_message(answer)}".strip()
 
 
 def iso(epoch: float | None) -> str | None:

@@ -90,7 +90,7 @@ def server_answer(response: FlowResponse) -> str:
     the server's own words (:func:`tap_atlassian.errors.server_message`, never a secret).
     """
     # server_message is typed for requests.Response; a FlowResponse reads alike (content, text, reason).
-    words = server_message(response) if response.body.strip() else ""  # type: ignore[arg-type]
+    words = server_message(response) if response.body.strip() else ""
     return f"HTTP {response.status} ({words})" if words else f"HTTP {response.status}"
 
 
