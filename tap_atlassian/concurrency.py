@@ -114,8 +114,9 @@ def ordered_map(
     """``fn(item)`` for each item on up to ``workers`` threads, yielded in input order.
 
     At most ``window`` (default ``2 * workers``; a smaller window also means fewer workers)
-    items are read ahead of the one the caller is waiting for, so memory is bounded by the window, never by the stream. An exception
-    raised by ``fn`` is raised here at that item's place. ``items`` is iterated in the
+    items are read ahead of the one the caller is waiting for, so memory is bounded by the
+    window, never by the stream. An exception raised by ``fn`` is raised here at that item's
+    place. ``items`` is iterated in the
     caller's thread. Closing the iterator early cancels what has not started.
     """
     if workers <= 1:

@@ -40,6 +40,8 @@ from tap_atlassian.windows import Window, format_utc, parse_time
 if t.TYPE_CHECKING:
     import datetime as dt
 
+    from singer_sdk.helpers.types import Context
+
     from tap_atlassian.client import ApiClient
 
 LOGGER = logging.getLogger("tap-atlassian")
@@ -206,7 +208,7 @@ class JiraFieldsStream(JiraStream):
     """Every system and custom field with its ``schema``: ``/rest/api/{3,2}/field``."""
 
     name = "jira_fields"
-    primary_keys = ("id",)
+    primary_keys: tuple[str, ...] = ("id",)
     paginator = Paginator
 
     @property
@@ -214,7 +216,7 @@ class JiraFieldsStream(JiraStream):
         """Version-dependent path."""
         return f"/rest/api/{self.api}/field"
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Each field with ``column``: its property under ``jira_issues.fields`` (the id, or
         with ``custom_field_names`` the name given at discovery).
         """
@@ -230,7 +232,7 @@ class JiraIssuesStream(JiraStream):
     """Issues, incremental on ``updated`` (UTC, copied to the top level), ``fields=*all``."""
 
     name = "jira_issues"
-    primary_keys = ("id",)
+    primary_keys: tuple[str, ...] = ("id",)
     replication_key = "updated"
     is_sorted = True
 
@@ -252,13 +254,13 @@ class JiraIssuesStream(JiraStream):
         keys = existing_project_keys(self.client, self.settings.project_keys)
         return [f"project in ({quote_list(keys)})"] if keys else []
 
-    def window(self, context: dict | None) -> Window:
+    def window(self, context: Context | None) -> Window:
         """This run's window: from the bookmark (or ``start_date``) to now minus the lag."""
         return Window.build(
             self.get_starting_timestamp(context), self.settings.search_lag_minutes, user_zone(self.client)
         )
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Search, then add the top-level ``updated`` and tidy ``fields``."""
         keep_custom = self.settings.include_custom_fields
         dt_fields = custom_fields.datetime_fields(self.schema["properties"].get("fields", {}))
@@ -284,7 +286,7 @@ class JiraIssuesStream(JiraStream):
         return list(self.settings.project_keys) or None
 
     def track(
-        self, context: dict | None, window: Window, search: t.Iterable[tuple[dict, dt.datetime | None]]
+        self, context: Context | None, window: Window, search: t.Iterable[tuple[dict, dt.datetime | None]]
     ) -> t.Iterator[tuple[dict, dt.datetime | None]]:
         """``search``'s hits preceded by the late issues of the look-back span, each version once.
 
@@ -371,7 +373,7 @@ class IssueChildStream(JiraIssuesStream):
     like ``jira_issues``: a killed run re-reads the issue it was in.
     """
 
-    primary_keys = ("id",)
+    primary_keys: tuple[str, ...] = ("id",)
     replication_key = "issueUpdated"
     is_sorted = True
     sweeps = False  # the issues' own deletes are jira_issues'
@@ -393,7 +395,7 @@ class IssueChildStream(JiraIssuesStream):
         """The deployment's schema (no custom fields)."""
         return schema(cls.name, tap.sites.deployment)
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Each changed issue's children, oldest issue first; an issue gone meanwhile is a warning.
 
         The issues' children are read concurrently (:meth:`ApiClient.map`) and handed back in

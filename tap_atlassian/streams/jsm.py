@@ -18,6 +18,9 @@ from tap_atlassian.schemas import schema
 from tap_atlassian.streams.jira import JiraIssuesStream, JiraStream, JqlSearch, quote_list, user_zone
 from tap_atlassian.windows import format_utc
 
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
 LOGGER = logging.getLogger("tap-atlassian")
 JSM = "/rest/servicedeskapi"
 
@@ -30,6 +33,12 @@ def service_desks(stream: JiraStream) -> list[dict]:
         desks = stream.paginate(f"{JSM}/servicedesk", IsLastPagePaginator)
         cache["desks"] = [d for d in desks if not keys or str(d.get("projectKey", "")).upper() in keys]
     return cache["desks"]
+
+
+def desk_clauses(stream: JiraStream) -> list[str]:
+    """The JQL that keeps the service desks' projects (none: the site has no service desk)."""
+    keys = sorted({str(d["projectKey"]) for d in desks_and_zone(stream) if d.get("projectKey")})
+    return [f"project in ({quote_list(keys)})"] if keys else []
 
 
 def desks_and_zone(stream: JiraStream) -> list[dict]:
@@ -51,11 +60,11 @@ class ServiceDesksStream(JiraStream):
     primary_keys = ("id",)
     requires = "servicedesk"
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:  # noqa: ARG002
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:  # noqa: ARG002
         """Every service desk of the selected projects."""
         yield from service_desks(self)
 
-    def get_child_context(self, record: dict, context: dict | None) -> dict:  # noqa: ARG002
+    def get_child_context(self, record: dict, context: Context | None) -> dict:  # noqa: ARG002
         """Request types are read per service desk."""
         return {"service_desk_id": str(record["id"]), "project_key": record.get("projectKey")}
 
@@ -70,7 +79,7 @@ class RequestTypesStream(JiraStream):
     parent_stream_type = ServiceDesksStream
     state_partitioning_keys: t.ClassVar[list[str]] = []
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """One desk's request types; a desk we may not read is a warning, not the end."""
         desk = (context or {})["service_desk_id"]
         try:
@@ -124,10 +133,9 @@ class RequestsStream(JiraIssuesStream):
 
     def jql_clauses(self) -> list[str]:
         """The service desks' projects."""
-        keys = sorted({str(d["projectKey"]) for d in desks_and_zone(self) if d.get("projectKey")})
-        return [f"project in ({quote_list(keys)})"] if keys else []
+        return desk_clauses(self)
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Each changed issue's request, with the issue's ``updated`` at top level."""
         clauses = self.jql_clauses()
         if not clauses:

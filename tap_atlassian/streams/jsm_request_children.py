@@ -30,11 +30,15 @@ from __future__ import annotations
 
 import logging
 import typing as t
+from http import HTTPStatus
 
 from tap_atlassian.errors import AccessError
 from tap_atlassian.pagination import IsLastPagePaginator
 from tap_atlassian.streams.jira import IssueChildStream
-from tap_atlassian.streams.jsm import JSM, RequestsStream
+from tap_atlassian.streams.jsm import JSM, RequestsStream, desk_clauses
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
 
 LOGGER = logging.getLogger("tap-atlassian")
 
@@ -47,7 +51,6 @@ class RequestChildStream(IssueChildStream):
     child: t.ClassVar[str]  # the resource below /request/{issueId}/
     child_params: t.ClassVar[dict[str, t.Any]] = {}
 
-    jql_clauses = RequestsStream.jql_clauses
     oauth_scopes = RequestsStream.oauth_scopes
 
     def children(self, issue_id: str) -> list[dict]:
@@ -55,7 +58,11 @@ class RequestChildStream(IssueChildStream):
         path = f"{JSM}/request/{issue_id}/{self.child}"
         return list(self.paginate(path, IsLastPagePaginator, self.child_params))
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def jql_clauses(self) -> list[str]:
+        """The service desks' projects, as for ``jsm_requests``."""
+        return desk_clauses(self)
+
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Nothing to search when the site has no service desk (or none in ``project_keys``)."""
         if not self.jql_clauses():
             LOGGER.info("%s: no service desks; nothing to read", self.name)
@@ -120,12 +127,12 @@ class RequestFeedbackStream(RequestChildStream):
         try:
             body, _ = self.client.get(f"{JSM}/request/{issue_id}/feedback")
         except AccessError as exc:
-            if exc.status == 404:
+            if exc.status == HTTPStatus.NOT_FOUND:
                 return []
             raise
         return [body] if isinstance(body, dict) and body else []
 
-    def get_records(self, context: dict | None) -> t.Iterable[dict]:
+    def get_records(self, context: Context | None) -> t.Iterable[dict]:
         """Nothing on Server/DC, which has no feedback resource (not discovered there; this is
         for a catalog written against Cloud).
         """
