@@ -1,7 +1,7 @@
 """How fast is the tap's `jira_issues` sync, next to the fastest loop that reads the same pages?
 
     python -m benchmarks.throughput [--issues 20000] [--latency-ms 0] [--rounds 2]
-                                    [--page-size 100] [--memory-check] [--json OUT]
+                                    [--page-size 100] [--memory-check | --memory-only] [--json OUT]
 
 The fake Atlassian Cloud site (tests/fake_atlassian) runs in a process of its own with N
 realistic issues (about 15 KB each as `fields=*all` returns them, 20+ custom fields). Then,
@@ -18,7 +18,9 @@ alone: its own cost, however busy the machine or the fake) and peak RSS (the chi
 `ru_maxrss`), and the ratios tap/bare of records/s and of records per CPU second (best round
 of each). `--latency-ms 50` adds 50 ms to every
 answer of the fake. `--memory-check` also syncs N/10 issues with the tap and compares its
-peak RSS with the run at N (a flat profile: a 10x larger site costs no more memory).
+peak RSS with the run at N (a flat profile: a 10x larger site costs no more memory);
+`--memory-only` runs that check alone, with fakes that render as they serve (200,000 issues
+would otherwise keep 4 GB of rendered issues in the fake).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 
 
-def _serve(issues: int, latency_ms: int, conn: t.Any) -> None:
+def _serve(issues: int, latency_ms: int, conn: t.Any, cache: bool = True) -> None:  # noqa: FBT001, FBT002
     """Child process: run the fake until told to stop."""
     sys.path.insert(0, str(ROOT))
     from tests.fake_atlassian import FakeAtlassian
@@ -51,7 +53,7 @@ def _serve(issues: int, latency_ms: int, conn: t.Any) -> None:
     # each), so after the warm-up pass it copies bytes instead of rendering and is not the
     # bottleneck of either contender (by default it keeps the last 4,096).
     with FakeAtlassian(flavour="cloud", seed=7, size="small", issues=issues, latency_ms=latency_ms,
-                       render_cache=None) as fake:
+                       **({"render_cache": None} if cache else {})) as fake:
         conn.send({"url": fake.url, "credentials": fake.credentials, "issues": fake.data.issue_count()})
         conn.recv()
 
@@ -59,10 +61,10 @@ def _serve(issues: int, latency_ms: int, conn: t.Any) -> None:
 class Fake:
     """The fake site in a child process, so its CPU is not the measured process's."""
 
-    def __init__(self, issues: int, latency_ms: int) -> None:
+    def __init__(self, issues: int, latency_ms: int, cache: bool = True) -> None:  # noqa: FBT001, FBT002
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_serve, args=(issues, latency_ms, child), daemon=True)
+        self.proc = ctx.Process(target=_serve, args=(issues, latency_ms, child, cache), daemon=True)
 
     def __enter__(self) -> dict:
         self.proc.start()
@@ -121,14 +123,14 @@ def tap_records(log: str, stream: str = "jira_issues") -> int:
     return total
 
 
-def tap_files(site: dict, page_size: int, workdir: Path) -> tuple[Path, Path]:
-    """Config and a catalog that selects `jira_issues` only."""
+def tap_files(site: dict, page_size: int, workdir: Path, **extra: t.Any) -> tuple[Path, Path]:
+    """Config (``extra`` on top) and a catalog that selects `jira_issues` only."""
     creds = site["credentials"]
     config = {
         "url": site["url"], "deployment": "cloud", "auth_scheme": "basic",
         "user": creds["user"], "api_token": creds["api_token"],
         "products": ["jira_service_desk"], "include_custom_fields": True,
-        "search_lag_minutes": 0, "page_size": page_size,
+        "search_lag_minutes": 0, "page_size": page_size, **extra,
     }
     cfg = workdir / "config.json"
     cfg.write_text(json.dumps(config))
@@ -199,6 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--memory-check", action="store_true")
+    parser.add_argument("--memory-only", action="store_true",
+                        help="only the memory check: one tap sync of N/10 and one of N issues, no bare "
+                             "loop, no warm-up, the fake rendering as it goes (for N = 200,000)")
+    parser.add_argument("--no-delete-sweep", action="store_true",
+                        help="memory check with delete_sweep_hours 0 (the sweep keeps every emitted id: "
+                             "memory that grows with the site by design)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--profile", type=Path, metavar="OUT",
                         help="also profile one tap run with py-spy (on PATH, or --py-spy) into "
@@ -207,6 +215,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     result: dict = {"issues": args.issues, "latency_ms": args.latency_ms, "page_size": args.page_size}
+    if not args.memory_only:
+        result.update(speed(args))
+    if args.memory_check or args.memory_only:
+        extra = {"delete_sweep_hours": 0} if args.no_delete_sweep else {}
+        result["memory"] = memory_check(args.issues, args.latency_ms, args.page_size, **extra)
+    _write(args.json, result)
+    return 0
+
+
+def speed(args: argparse.Namespace) -> dict:
+    """The tap and the bare loop over one warmed fake, alternating for ``--rounds`` rounds."""
+    result: dict = {}
     with tempfile.TemporaryDirectory() as tmp, Fake(args.issues, args.latency_ms) as site:
         print(f"fake Cloud site {site['url']}: {site['issues']} issues, latency {args.latency_ms} ms, "
               f"page size {args.page_size}", flush=True)
@@ -222,20 +242,31 @@ def main(argv: list[str] | None = None) -> int:
         result.update(report(runs, site["issues"]))
         if args.profile:
             result["profile"] = profile(args.py_spy, args.profile, cfg, cat)
-    if args.memory_check:
-        small = max(args.issues // 10, 100)
-        with tempfile.TemporaryDirectory() as tmp, Fake(small, args.latency_ms) as site:
-            cfg, cat = tap_files(site, args.page_size, Path(tmp))
-            low = run_tap(cfg, cat)
-        high = max((r for r in runs if r.name == "tap"), key=lambda r: r.peak_rss_mb)
-        growth = high.peak_rss_mb / low.peak_rss_mb
-        print(f"memory: tap peak RSS {low.peak_rss_mb:.1f} MB at {low.records} issues, "
-              f"{high.peak_rss_mb:.1f} MB at {high.records} issues (x{growth:.2f} for x10 issues)")
-        result["memory"] = {"small": low._asdict(), "large": high._asdict(), "growth": growth}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(result, indent=2))
-    return 0
+    return result
+
+
+def memory_check(issues: int, latency_ms: int, page_size: int, **extra: t.Any) -> dict:
+    """Peak RSS of one tap sync of ``issues // 10`` and one of ``issues`` (fresh fakes that
+    render as they serve: memory, not speed, is measured).
+    """
+    runs = []
+    for n in (max(issues // 10, 100), issues):
+        with tempfile.TemporaryDirectory() as tmp, Fake(n, latency_ms, cache=False) as site:
+            cfg, cat = tap_files(site, page_size, Path(tmp), **extra)
+            runs.append(run_tap(cfg, cat))
+            print(f"tap: {runs[-1].records} issues in {runs[-1].wall:.1f} s, peak RSS {runs[-1].peak_rss_mb:.1f} MB",
+                  flush=True)
+    low, high = runs
+    growth = high.peak_rss_mb / low.peak_rss_mb
+    print(f"memory: tap peak RSS {low.peak_rss_mb:.1f} MB at {low.records} issues, "
+          f"{high.peak_rss_mb:.1f} MB at {high.records} issues (x{growth:.2f} for x10 issues)")
+    return {"small": low._asdict(), "large": high._asdict(), "growth": growth}
+
+
+def _write(path: Path | None, result: dict) -> None:
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
