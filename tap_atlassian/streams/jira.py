@@ -94,7 +94,29 @@ class JqlSearch:
         return " AND ".join(parts) + (self.order if order is None else order)
 
     def __iter__(self) -> t.Iterator[Hit]:
-        """``(issue, updated)`` pairs; issues outside the window (changed meanwhile) are left out."""
+        """``(issue, updated)`` pairs; issues outside the window (changed meanwhile) are left out.
+
+        A search of issue times only (``fields=updated``) that gave at most a page is kept for
+        the run: the next stream asking exactly the same (same clauses and window, so within
+        the same minute: the JSM streams of one desk, read one after another) takes it without
+        a round trip, as if it had searched a moment earlier.
+        """
+        key = f"search {self.page_size} {self.window!r} {self.jql(self.window.query_lower)}"
+        shared = self.fields == "updated"
+        if shared and key in self.client.cache:
+            yield from self.client.cache[key]
+            return
+        seen: list[Hit] | None = [] if shared else None
+        for hit in self._search():
+            if seen is not None and len(seen) < self.page_size:
+                seen.append(hit)
+            else:
+                seen = None
+            yield hit
+        if seen is not None:
+            self.client.cache[key] = seen
+
+    def _search(self) -> t.Iterator[Hit]:
         limit = self.client.settings.max_concurrent_requests
         if self.sliced and limit > 1 and self.window.tz is not None:
             yield from SliceReader(self, limit, self._expect)
