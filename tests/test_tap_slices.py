@@ -102,3 +102,19 @@ def test_a_minute_holding_more_than_a_page_is_read_page_by_page(fake_factory, fl
     for k, ref in enumerate(fake.data.issues()[10:35]):
         fake.control.touch("issue", ref.id, at=(minute + dt.timedelta(seconds=2 * k)).isoformat())
     same_as_sequential(fake, page_size=5)
+
+
+def test_the_jsm_streams_of_a_run_share_one_search(fake_factory) -> None:  # noqa: ANN001
+    """Six streams search the desks' issue times over the same window: asked once (twice
+    when a minute boundary passes between two streams, which moves the window's upper end)."""
+    fake = fake_factory(flavour="cloud", seed=7, size="small", issues=60, latency_ms=5)
+    streams = ["jsm_requests", "jsm_request_comments", "jsm_request_sla", "jsm_request_participants",
+               "jsm_request_approvals", "jsm_request_feedback"]
+    config, catalog = only(fake, streams, products=["jira_service_desk"], start_date="2000-01-01T00:00:00Z")
+    fake.log.clear()
+    run = run_tap(config, catalog=catalog)
+    assert run.returncode == 0, run.last_stderr_line
+    assert run.records["jsm_requests"] and run.records["jsm_request_comments"]
+    searches = [e for e in tap_entries(fake) if e.path == "/rest/api/3/search/jql"
+                and "updated ASC" in e.arg("jql") and e.arg("fields") == "updated"]
+    assert 1 <= len(searches) <= 2, f"{len(searches)} searches for {len(streams)} streams"
