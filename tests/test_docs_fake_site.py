@@ -45,4 +45,4 @@ def test_the_readme_fake_site_and_tap_commands(tmp_path: Path) -> None:
         assert {"jira_issues", "confluence_pages", "jsm_requests"} <= streams
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)  # also closes the pipes

@@ -23,13 +23,14 @@ def start(*args: str) -> tuple[subprocess.Popen[str], str]:
 
 
 def stop(proc: subprocess.Popen[str]) -> None:
+    """Stop the server and close its pipes (an open pipe is a ResourceWarning, so an error)."""
     proc.terminate()
     try:
-        proc.wait(timeout=10)
+        proc.communicate(timeout=10)
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+            proc.communicate()
 
 
 @pytest.mark.parametrize("flavour", ["cloud", "server"])
