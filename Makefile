@@ -70,10 +70,12 @@ bench: install
 clean:
 	rm -rf $(VENV) $(MELTANO_VENV) $(ORCH_VENV) .dagster .meltano output .pytest_cache build *.egg-info
 
-# Rewrite the README's settings table from `tap-atlassian --about --format=markdown`, and the
-# Meltano Hub plugin definitions in plugins/ from meltano.yml.
+# Rewrite what follows from the settings' one declaration (tap_atlassian/config.py): the
+# README's settings table (`tap-atlassian --about --format=markdown`) and meltano.yml's
+# settings; then the Meltano Hub plugin definitions in plugins/ from meltano.yml.
 readme: install
 	$(BIN)/python -m tests.test_docs_readme
+	$(BIN)/python -m tests.test_docs_meltano
 	$(BIN)/python -m tests.test_docs_plugins
 
 plugins: install

@@ -121,148 +121,316 @@ class Settings:
 
     # Where the data is
     url: str = setting(
-        "Site URL: https://SITE.atlassian.net (Cloud) or the Jira base URL (Server/DC).",
+        (
+            "Cloud: https://SITE.atlassian.net. Server/DC: the Jira base URL (and Confluence's, when both"
+            " share a host)."
+        ),
         required=True,
         kind=URL,
+        label="Site URL",
     )
     confluence_url: str | None = setting(
-        "Confluence base URL when it differs (default: Cloud {url}/wiki, Server url).", None, kind=URL
+        "Confluence base URL when it differs (default: Cloud {url}/wiki, Server url).",
+        None,
+        kind=URL,
+        label="Confluence URL",
     )
     jira_url: str | None = setting(
-        "Jira / Jira Service Management base URL when it differs (default: url).", None, kind=URL
+        "Jira / Jira Service Management base URL when it differs (default: url).",
+        None,
+        kind=URL,
+        label="Jira URL",
     )
     deployment: str = setting(
-        "auto (detect), cloud, or server (covers Data Center).", "auto", allowed=DEPLOYMENTS
+        (
+            "auto (a *.atlassian.net host or OAuth 2.0 is Cloud, otherwise ask serverInfo), cloud, or "
+            "server (covers Data Center)."
+        ),
+        "auto",
+        allowed=DEPLOYMENTS,
+        label="Deployment",
+        option_labels={"auto": "Detect", "cloud": "Cloud", "server": "Server / Data Center"},
     )
     products: tuple[str, ...] = setting(
         "Products to extract: confluence, jira_service_desk (alias jira) (default both).",
         PRODUCTS,
         allowed=(*PRODUCTS, *PRODUCT_ALIASES),
         convert=_products,
+        label="Products",
     )
     start_date: dt.datetime | None = setting(  # noqa: RUF009  (setting() is a dataclasses.field)
-        "Lower bound of the first incremental sync.", None
+        "Lower bound of the first incremental sync (default everything).", None, label="Start date"
     )
-    space_keys: tuple[str, ...] = setting("Only these Confluence spaces (default all).", ())
-    project_keys: tuple[str, ...] = setting("Only these Jira / service desk projects (default all).", ())
+    space_keys: tuple[str, ...] = setting(
+        "Only these Confluence spaces (default all). Split a large site into jobs by this.",
+        (),
+        label="Confluence space keys",
+    )
+    project_keys: tuple[str, ...] = setting(
+        "Only these Jira / service desk projects (default all). Split a large site into jobs by this.",
+        (),
+        label="Jira project keys",
+    )
     search_lag_minutes: int = setting(
-        "The upper end of incremental queries stays this many minutes in the past.", 5, bounds=(0, 24 * 60)
+        (
+            "The upper end of each incremental query stays this far in the past (search indexes lag "
+            "behind writes)."
+        ),
+        5,
+        bounds=(0, 24 * 60),
+        label="Search lag (minutes)",
     )
     include_custom_fields: bool = setting(
-        "Add every Jira custom field, typed, under `fields` of jira_issues.", default=False
+        "Add every Jira custom field, typed from /field metadata, under `fields` of jira_issues.",
+        default=False,
+        label="Include custom fields",
     )
     custom_field_names: bool = setting(
-        "With include_custom_fields: custom fields under a column-safe name made from the field's "
-        "name (story_point_estimate) instead of their id; jira_fields keeps the mapping.",
+        (
+            "With include_custom_fields: custom fields under a column-safe name made from the field's "
+            "name (story_point_estimate) instead of their id; jira_fields keeps the mapping."
+        ),
         default=False,
+        label="Custom field names",
     )
     ca_bundle: str | None = setting(
-        "PEM file of the certificate authorities to trust for every request (Server/DC behind an "
-        "internal CA); default: the system's trust store. Verification is never turned off.",
+        (
+            "PEM file of the certificate authorities to trust for every request (Server/DC behind an "
+            "internal CA); default: the system's trust store. Verification is never turned off."
+        ),
         None,
         convert=check_ca_bundle,
+        label="CA bundle",
     )
     max_concurrent_requests: int = setting(
-        "Requests in flight at once per product (Jira, Confluence), shared by every stream of the "
-        "run; 1 reads sequentially. Output and STATE are the same at any value.",
+        (
+            "Requests in flight at once per product (Jira, Confluence), shared by every stream of the "
+            "run; 1 reads sequentially. Output and STATE are the same at any value."
+        ),
         8,
         bounds=(1, 64),
+        label="Max concurrent requests",
     )
     delete_sweep_hours: float = setting(
-        "How often the issue-id sweep that reports deleted issues runs; 0: never.", 24, bounds=(0, 24 * 365)
+        "How often the issue-id sweep that reports deleted issues runs; 0: never.",
+        24,
+        bounds=(0, 24 * 365),
+        label="Delete sweep hours",
     )
     lookback_minutes: int = setting(
-        "How far before the bookmark each incremental run looks again for records indexed late "
-        "(only records not emitted at that version before are emitted).",
+        (
+            "How far before the bookmark each incremental run looks again for records indexed late (only "
+            "records not emitted at that version before are emitted)."
+        ),
         720,
         bounds=(0, 7 * 24 * 60),
+        label="Lookback minutes",
     )
     # Added settings (beyond the seeds)
     page_size: int = setting(
-        "Records requested per page (capped per endpoint by Atlassian's maximum).", 100, bounds=(1, 1000)
+        "Records requested per page (capped per endpoint by Atlassian's maximum).",
+        100,
+        bounds=(1, 1000),
+        label="Page size",
     )
     max_retries: int = setting(
-        "Retries of a request after 429, 5xx, timeouts and connection resets.", 5, bounds=(0, 50)
+        "Retries of a request after 429, 5xx, timeouts and connection resets.",
+        5,
+        bounds=(0, 50),
+        label="Max retries",
     )
     retry_initial_wait_seconds: float = setting(
-        "First wait of the exponential back-off (no Retry-After given).", 1, bounds=(0, 600)
+        "First wait of the exponential back-off (when no Retry-After is given).",
+        1,
+        bounds=(0, 600),
+        label="First retry wait (seconds)",
     )
     retry_max_wait_seconds: float = setting(
-        "Longest wait between two retries (also caps Retry-After).", 60, bounds=(0, 3600)
+        "Longest wait between two retries (also caps Retry-After).",
+        60,
+        bounds=(0, 3600),
+        label="Max retry wait (seconds)",
     )
     request_timeout: float = setting(
-        "Seconds to wait for a server's answer before retrying (connecting: at most 30). With the "
-        "default retries a request that never answers fails after about 7 minutes.",
+        (
+            "Seconds to wait for a server's answer before retrying (connecting: at most 30). With the "
+            "default retries a request that never answers fails after about 7 minutes."
+        ),
         60,
         bounds=(1, 3600),
+        label="Request timeout (seconds)",
     )
     progress_seconds: float = setting(
-        "Seconds between two progress lines of a stream (records so far, rate, and percent and ETA "
-        "where the API gives a total); each stream also ends with one summary line.",
+        (
+            "Seconds between two progress lines of a stream (records so far, rate, and percent and ETA "
+            "where the API gives a total); each stream also ends with one summary line."
+        ),
         30,
         bounds=(0.1, 24 * 3600),
+        label="Progress interval (seconds)",
     )
     # How it logs in
-    auth_scheme: str = setting(f"{_words(AUTH_SCHEMES)}.", required=True, allowed=AUTH_SCHEMES)
-    user: str | None = setting("Basic, Crowd, Okta user (Cloud: the account e-mail).", None)
-    password: str | None = setting("Server/DC password (Basic), Crowd or Okta password.", None, secret=True)
-    api_token: str | None = setting("Cloud Basic: the Atlassian API token.", None, secret=True)
+    auth_scheme: str = setting(
+        "basic (Cloud API token or Server password), pat, oauth, crowd or okta.",
+        required=True,
+        allowed=AUTH_SCHEMES,
+        label="Authentication scheme",
+        option_labels={
+            "basic": "Basic (API token / password)",
+            "pat": "Personal access token (Data Center)",
+            "oauth": "OAuth",
+            "crowd": "Crowd SSO",
+            "okta": "Okta SSO",
+        },
+    )
+    user: str | None = setting("Basic, Crowd, Okta user (Cloud: the account e-mail).", None, label="User")
+    password: str | None = setting(
+        "Server/DC password (Basic), Crowd or Okta password. Not used for Cloud Basic.",
+        None,
+        secret=True,
+        label="Password",
+    )
+    api_token: str | None = setting(
+        "Cloud Basic: the Atlassian API token (id.atlassian.com > Security > API tokens).",
+        None,
+        secret=True,
+        label="API token",
+    )
     personal_access_token: str | None = setting(
-        "Data Center personal access token (pat scheme).", None, secret=True
+        "Data Center personal access token (pat scheme), sent as Bearer.",
+        None,
+        secret=True,
+        label="Personal access token",
     )
     oauth_version: str = setting(
-        "OAuth version: 2.0 (Cloud 3LO) or 1.0 (Server/DC application links).", "2.0", allowed=OAUTH_VERSIONS
+        "2.0 (Cloud 3LO) or 1.0 (Server/DC application links signed with RSA-SHA1).",
+        "2.0",
+        allowed=OAUTH_VERSIONS,
+        label="OAuth version",
+        option_labels={"2.0": "OAuth 2.0", "1.0": "OAuth 1.0a"},
     )
-    oauth_client_id: str | None = setting("OAuth 2.0 client id; OAuth 1.0 consumer key.", None)
-    oauth_client_secret: str | None = setting("OAuth 2.0 client secret.", None, secret=True)
-    callback_url: str = setting("Redirect URI registered with the app.", "http://localhost:33333", kind=URL)
+    oauth_client_id: str | None = setting(
+        "OAuth 2.0 client id; OAuth 1.0 consumer key.", None, label="OAuth client id"
+    )
+    oauth_client_secret: str | None = setting(
+        "OAuth 2.0 client secret (OAuth 1.0 unused).", None, secret=True, label="OAuth client secret"
+    )
+    callback_url: str = setting(
+        "Redirect URI registered with the app.", "http://localhost:33333", kind=URL, label="Callback URL"
+    )
     scope: str | None = setting(
-        "Space-separated OAuth 2.0 scopes (default: a read-only set with offline_access).", None
+        "Space-separated OAuth 2.0 scopes (default: a read-only set with offline_access).",
+        None,
+        label="OAuth scopes",
     )
     initiate_oauth: str = setting(
-        "OFF, GETANDREFRESH or REFRESH.", "REFRESH", allowed=("OFF", "GETANDREFRESH", "REFRESH")
+        (
+            "OFF: use oauth_access_token as given. GETANDREFRESH: run the browser flow when no token is "
+            "stored, then refresh. REFRESH: never open a browser."
+        ),
+        "REFRESH",
+        allowed=("OFF", "GETANDREFRESH", "REFRESH"),
+        label="Initiate OAuth",
+        option_labels={"OFF": "Off", "GETANDREFRESH": "Get and refresh", "REFRESH": "Refresh"},
     )
-    oauth_verifier: str | None = setting("The code from the authorization redirect.", None, secret=True)
-    oauth_access_token: str | None = setting("Access token for initiate_oauth=OFF.", None, secret=True)
+    oauth_verifier: str | None = setting(
+        "The code from the authorization redirect (headless option 1).",
+        None,
+        secret=True,
+        label="OAuth verifier",
+    )
+    oauth_access_token: str | None = setting(
+        "Access token for initiate_oauth=OFF.", None, secret=True, label="OAuth access token"
+    )
     oauth_refresh_token: str | None = setting(
-        "Refresh token seed for REFRESH when no settings file exists.", None, secret=True
+        "Refresh token seed for REFRESH when no settings file exists yet.",
+        None,
+        secret=True,
+        label="OAuth refresh token",
     )
-    oauth_settings_location: str | None = setting("Path of the encrypted login-state file.", None)
+    oauth_settings_location: str | None = setting(
+        (
+            "Path of the encrypted login-state file (default OAuthSettings.txt in the user's config "
+            "directory)."
+        ),
+        None,
+        label="OAuth settings file",
+    )
     oauth_settings_passphrase: str | None = setting(
-        "Key material for the login-state file.", None, secret=True
+        "Key material for the login-state file (default derived from the scheme's secret).",
+        None,
+        secret=True,
+        label="OAuth settings passphrase",
     )
-    oauth_jwt_cert: str | None = setting("OAuth 1.0 private key: a path or the PEM text.", None, secret=True)
+    oauth_jwt_cert: str | None = setting(
+        "OAuth 1.0 private key: a path (PEMKEY_FILE) or the PEM text (PEMKEY_BLOB).",
+        None,
+        secret=True,
+        label="OAuth 1.0 private key",
+    )
     oauth_jwt_cert_type: str = setting(
-        "PEMKEY_FILE or PEMKEY_BLOB.", "PEMKEY_FILE", allowed=("PEMKEY_FILE", "PEMKEY_BLOB")
+        "PEMKEY_FILE (a path) or PEMKEY_BLOB (the PEM text).",
+        "PEMKEY_FILE",
+        allowed=("PEMKEY_FILE", "PEMKEY_BLOB"),
+        label="OAuth 1.0 private key type",
+        option_labels={"PEMKEY_FILE": "File", "PEMKEY_BLOB": "PEM text"},
     )
     oauth_jwt_cert_password: str | None = setting(
-        "Passphrase of an encrypted private key.", None, secret=True
+        "Passphrase of an encrypted private key.", None, secret=True, label="OAuth 1.0 private key passphrase"
     )
     cloud_id: str | None = setting(
-        "OAuth 2.0 Cloud site id (found from accessible-resources when empty).", None
+        "OAuth 2.0 Cloud site id (found from accessible-resources by matching url when empty).",
+        None,
+        label="Cloud id",
     )
     oauth_authorization_url: str = setting(
-        "OAuth 2.0 authorization URL.", "https://auth.atlassian.com/authorize", kind=URL
+        "OAuth 2.0 authorization URL.",
+        "https://auth.atlassian.com/authorize",
+        kind=URL,
+        label="OAuth authorization URL",
     )
-    oauth_token_url: str = setting("OAuth 2.0 token URL.", "https://auth.atlassian.com/oauth/token", kind=URL)
-    oauth_api_url: str = setting("Atlassian API gateway URL.", "https://api.atlassian.com", kind=URL)
-    sso_login_url: str | None = setting("Crowd IdP SSO URL or Okta app embed link.", None, kind=URL)
-    sso_exchange_url: str | None = setting("The product's SAML assertion consumer URL.", None, kind=URL)
+    oauth_token_url: str = setting(
+        "OAuth 2.0 token URL.", "https://auth.atlassian.com/oauth/token", kind=URL, label="OAuth token URL"
+    )
+    oauth_api_url: str = setting(
+        "Atlassian API gateway (accessible-resources and /ex/{product}/{cloud_id}).",
+        "https://api.atlassian.com",
+        kind=URL,
+        label="OAuth API URL",
+    )
+    sso_login_url: str | None = setting(
+        "Crowd: the IdP SSO URL. Okta: the app's embed link.", None, kind=URL, label="SSO login URL"
+    )
+    sso_exchange_url: str | None = setting(
+        "The product's SAML assertion consumer (https://HOST/plugins/servlet/samlconsumer).",
+        None,
+        kind=URL,
+        label="SSO exchange URL",
+    )
     confluence_sso_login_url: str | None = setting(
-        "SSO login URL for a Confluence on its own host.", None, kind=URL
+        "SSO login URL for a Confluence on its own host.", None, kind=URL, label="Confluence SSO login URL"
     )
     confluence_sso_exchange_url: str | None = setting(
-        "SAML assertion consumer of a Confluence on its own host.", None, kind=URL
+        "SAML assertion consumer of a Confluence on its own host.",
+        None,
+        kind=URL,
+        label="Confluence SSO exchange URL",
     )
-    sso_app_name: str | None = setting("Crowd application name.", None)
-    sso_app_password: str | None = setting("Crowd application password.", None, secret=True)
+    sso_app_name: str | None = setting("Crowd application name.", None, label="Crowd application name")
+    sso_app_password: str | None = setting(
+        "Crowd application password.", None, secret=True, label="Crowd application password"
+    )
     sso_properties: dict[str, t.Any] = setting(  # noqa: RUF009  (setting() is a dataclasses.field)
-        "Okta: api_token, mfa_type, mfa_passcode, mfa_remember_device (object or the seeds' "
-        "`APIToken=...;MFAType=...` string).",
+        (
+            "Okta: api_token, mfa_type (OktaVerify, Email, SMS), mfa_passcode, mfa_remember_device. In "
+            'Meltano give the JSON object form ({"mfa_type": "OktaVerify"}); the seeds\' Key=value;... '
+            "string works in a plain config.json only."
+        ),
         secret=True,
         schema=_OBJECT_OR_TEXT,
         convert=parse_sso_properties,
         default_factory=dict,
+        label="SSO properties",
     )
     # not a setting: the config as given (for secrets() and the unknown-settings warning)
     raw: t.Mapping[str, t.Any] = dataclasses.field(default_factory=dict, repr=False)

@@ -43,6 +43,8 @@ class Spec:
     kind: str | None = None  # "url": an http(s) URL, kept without its trailing slash
     schema: dict[str, t.Any] | None = None  # a JSON type no annotation says (object or text)
     convert: t.Callable[[t.Any], t.Any] | None = None  # the setting's own reading, after the checks
+    label: str = ""  # its name in Meltano's UI (meltano.yml is generated from the declaration)
+    option_labels: t.Mapping[str, str] = dataclasses.field(default_factory=dict)  # value -> label
 
 
 def setting(  # noqa: PLR0913  (one keyword per fact a setting may state)
@@ -57,9 +59,22 @@ def setting(  # noqa: PLR0913  (one keyword per fact a setting may state)
     schema: dict[str, t.Any] | None = None,
     convert: t.Callable[[t.Any], t.Any] | None = None,
     default_factory: t.Callable[[], t.Any] | None = None,
+    label: str = "",
+    option_labels: t.Mapping[str, str] | None = None,
 ) -> t.Any:  # noqa: ANN401  (a dataclass field, typed by the annotation it is assigned to)
     """Declare one setting as a dataclass field."""
-    spec = Spec(description, required, secret, tuple(allowed), bounds, kind, schema, convert)
+    spec = Spec(
+        description,
+        required,
+        secret,
+        tuple(allowed),
+        bounds,
+        kind,
+        schema,
+        convert,
+        label,
+        option_labels or {},
+    )
     if default_factory is not None:
         return dataclasses.field(default_factory=default_factory, metadata={"spec": spec})
     return dataclasses.field(default=default, metadata={"spec": spec})

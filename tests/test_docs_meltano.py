@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import sys
+import typing as t
 from pathlib import Path
 
 import pytest
@@ -136,3 +137,78 @@ def test_scale_out_jobs_use_inherited_extractors(project: dict) -> None:
         assert target in {p["name"] for p in project["plugins"]["loaders"]}
     slices = [set(e["config"].get("project_keys", [])) for e in extractors.values() if "inherit_from" in e]
     assert all(not (a & b) for i, a in enumerate(slices) for b in slices[i + 1:]), "slices overlap"
+
+
+# meltano.yml's settings of tap-atlassian are generated from the one declaration of each
+# setting (tap_atlassian/config.py); the SDK's built-in settings follow, written by hand.
+BLOCK_START = "    settings:\n    # Generated from tap_atlassian/config.py by `make readme`: edit the declaration there.\n"
+BLOCK_END = "    # Built into every Singer SDK tap\n"
+
+
+def _scalar(value: t.Any) -> str:  # noqa: ANN401
+    """One YAML scalar, quoted only where YAML needs it ('2.0', 'OFF', URLs stay plain)."""
+    return yaml.safe_dump(value, default_flow_style=True, width=1000).removesuffix("\n...\n").strip()
+
+
+def _kind(item: t.Any) -> tuple[str, str]:  # noqa: ANN401
+    """Meltano's kind for a declared setting, with the reason when it is not the obvious one."""
+    import datetime as dt  # noqa: PLC0415
+
+    if t.get_origin(item.type) is tuple:
+        return "array", ""
+    if item.spec.allowed:
+        return "options", ""
+    if item.spec.schema is not None:
+        return "object", ""
+    if item.type is float:
+        return "string", "  # a number: see the note above the settings"
+    simple = {str: "string", int: "integer", bool: "boolean", dt.datetime: "date_iso8601"}
+    return simple[item.type], ""
+
+
+def generated_settings() -> str:
+    """The YAML of every declared setting, as meltano.yml carries it."""
+    from tap_atlassian.config import Settings  # noqa: PLC0415
+    from tap_atlassian.settings_schema import declared  # noqa: PLC0415
+
+    out = [BLOCK_START]
+    for item in declared(Settings):
+        kind, why = _kind(item)
+        out.append(f"    - name: {item.name}\n      kind: {kind}{why}\n")
+        if item.spec.secret:
+            out.append("      sensitive: true\n")
+        out.append(f"      label: {_scalar(item.spec.label)}\n")
+        default = item.default
+        if isinstance(default, float) and default.is_integer():
+            default = int(default)
+        if isinstance(default, (str, int, float, bool)) and default is not None:
+            out.append(f"      value: {_scalar(default)}\n")
+        out.append(f"      description: {json.dumps(item.spec.description, ensure_ascii=False)}\n")
+        if kind == "options":
+            out.append("      options:\n")
+            labels = item.spec.option_labels
+            out.extend(
+                f"      - {{label: {_scalar(labels.get(v, v))}, value: {_scalar(v)}}}\n" for v in item.spec.allowed
+            )
+    return "".join(out)
+
+
+def meltano_yml_block(text: str) -> str:
+    start = text.index("    settings:\n")
+    return text[start : text.index(BLOCK_END, start)]
+
+
+def test_meltano_yml_settings_are_the_declared_ones() -> None:
+    text = (ROOT / "meltano.yml").read_text(encoding="utf-8")
+    assert meltano_yml_block(text) == generated_settings(), "meltano.yml drifted from config.py: run `make readme`"
+
+
+def write_meltano_yml() -> None:
+    """Rewrite meltano.yml's generated settings in place (`make readme`)."""
+    path = ROOT / "meltano.yml"
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace(meltano_yml_block(text), generated_settings(), 1), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    write_meltano_yml()
