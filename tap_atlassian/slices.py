@@ -19,8 +19,9 @@ cannot be cut: it is read page after page in the stream's thread.
 A slice ``[a, b)`` is searched as ``updated >= a AND updated < b`` (minute literals in the
 user's zone, widened by an autumn hour where a literal names two instants) and kept to
 ``a <= updated < b`` on the issue's own UTC time, so each issue is in exactly one slice.
-At most ``workers`` slices are read or held at once (a page each): memory stays bounded
-whatever the window's size, and the slices still to read are made as they are needed.
+Up to ``workers`` slices are read at once and at most twice as many read or held (a page
+each; a Cloud page held as its bytes, parsed when emitted): memory stays bounded whatever the
+window's size, and the slices still to read are made as they are needed.
 Without a known time zone the query windows are widened by 14 hours, so the search is not
 sliced.
 """
