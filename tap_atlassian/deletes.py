@@ -40,7 +40,7 @@ import typing as t
 
 from tap_atlassian.lookback import read_issues
 from tap_atlassian.pagination import NextPageTokenPaginator, StartAtPaginator
-from tap_atlassian.state_sets import Groups, IdRuns, as_int
+from tap_atlassian.state_sets import Groups, IdRuns, RunsBuilder, as_int
 from tap_atlassian.windows import format_utc, parse_time
 
 if t.TYPE_CHECKING:
@@ -76,7 +76,10 @@ class IssueSweep:
         self.hours = float(stream.settings.delete_sweep_hours or 0)
         self.full_read = window.bookmark is None
         self.live = IdRuns.decode(state.get(LIVE_KEY)) if self.hours > 0 else IdRuns()
-        self.emitted: set[int] = set()
+        # the ids emitted, as runs: they arrive in `updated` order, and a set of every one
+        # would grow with the site (RunsBuilder holds their runs and a bounded buffer)
+        self.emitted = RunsBuilder()
+        self.count = 0
 
     def add(self, ident: t.Any) -> None:  # noqa: ANN401
         """An issue emitted live by this run; every page of them, an incremental run writes
@@ -85,7 +88,8 @@ class IssueSweep:
         number = as_int(ident)
         if self.hours > 0 and number is not None:
             self.emitted.add(number)
-            if len(self.emitted) % self.stream.settings.page_size == 0:
+            self.count += 1
+            if self.count % self.stream.settings.page_size == 0:
                 self.checkpoint()
 
     def checkpoint(self) -> None:
@@ -93,7 +97,7 @@ class IssueSweep:
         run's growing set is written at its end, and a killed first run is swept next).
         """
         if not self.full_read and LIVE_KEY in self.state:
-            self.state[LIVE_KEY] = self.live.union(self.emitted).encode()
+            self.state[LIVE_KEY] = self.live.union(self.emitted.build()).encode()
 
     def due(self, now: dt.datetime) -> bool:
         """Whether this run sweeps (a first full read is its own listing)."""
@@ -111,10 +115,11 @@ class IssueSweep:
             self.state.pop(SWEPT_KEY, None)
             return
         now = dt.datetime.now(dt.timezone.utc)
+        emitted = self.emitted.build()
         if self.due(now):
             had_live = LIVE_KEY in self.state
             swept = IdRuns.from_ids(self.ids())
-            missing = [i for i in self.live.difference(swept) if i not in self.emitted] if had_live else []
+            missing = [i for i in self.live.difference(swept) if i not in emitted] if had_live else []
             kept, moved = self.verify(missing)
             gone = [i for i in missing if i not in kept and i not in moved]
             LOGGER.info(
@@ -130,7 +135,7 @@ class IssueSweep:
             self.state[SWEPT_KEY] = format_utc(now)
         elif self.full_read and SWEPT_KEY not in self.state:
             self.state[SWEPT_KEY] = format_utc(now)
-        self.live = self.live.union(self.emitted)
+        self.live = self.live.union(emitted)
         self.state[LIVE_KEY] = self.live.encode()
 
     def ids(self) -> t.Iterator[int]:

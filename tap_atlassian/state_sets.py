@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import typing as t
+from array import array
 
 DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -52,29 +53,43 @@ def as_int(value: t.Any) -> int | None:  # noqa: ANN401
 
 
 class IdRuns:
-    """A set of non-negative integers kept as sorted, disjoint runs ``[start, end]``."""
+    """A set of non-negative integers kept as sorted, disjoint, non-adjacent runs ``[start, end]``.
 
-    def __init__(self, runs: list[tuple[int, int]] | None = None) -> None:
-        """Runs must be sorted and disjoint (``from_ids``/``decode`` guarantee it)."""
-        self.runs: list[tuple[int, int]] = runs or []
+    The runs are two ``array('q')`` (16 bytes a run, against about 60 a member for a set of
+    ints): a site's live set costs what its breaks cost, not what its size does.
+    """
+
+    def __init__(self, runs: t.Iterable[tuple[int, int]] = ()) -> None:
+        """Runs must be sorted, disjoint and non-adjacent (every constructor here ensures it)."""
+        self.starts = array("q")
+        self.ends = array("q")
+        for start, end in runs:
+            self.starts.append(start)
+            self.ends.append(end)
+
+    @classmethod
+    def of_arrays(cls, starts: array, ends: array) -> IdRuns:
+        """Runs from their arrays as they are (not copied)."""
+        runs = cls()
+        runs.starts, runs.ends = starts, ends
+        return runs
 
     @classmethod
     def from_ids(cls, ids: t.Iterable[int]) -> IdRuns:
-        """Runs of any iterable of integers (duplicates and order do not matter)."""
-        runs: list[tuple[int, int]] = []
-        for value in sorted(set(ids)):
-            if runs and value == runs[-1][1] + 1:
-                runs[-1] = (runs[-1][0], value)
-            else:
-                runs.append((value, value))
-        return cls(runs)
+        """Runs of any iterable of integers (duplicates and order do not matter; ascending
+        input costs only its runs, see :class:`RunsBuilder`).
+        """
+        builder = RunsBuilder()
+        for value in ids:
+            builder.add(value)
+        return builder.build()
 
     @classmethod
     def decode(cls, text: str | None) -> IdRuns:
         """The set of an :meth:`encode` string (empty when absent or unreadable)."""
-        runs: list[tuple[int, int]] = []
+        runs = cls()
         if not text:
-            return cls(runs)
+            return runs
         position = -1
         try:
             for token in text.split(","):
@@ -82,89 +97,181 @@ class IdRuns:
                 start = position + 1 + unb36(gap)
                 end = start + (unb36(length) if length else 1) - 1
                 if end < start:
-                    return cls([])
-                runs.append((start, end))
+                    return cls()
+                if runs.ends and start == position + 1:  # a gap of 0: the same set, one run
+                    runs.ends[-1] = end
+                else:
+                    runs.starts.append(start)
+                    runs.ends.append(end)
                 position = end
-        except ValueError:
-            return cls([])
-        return cls(runs)
+        except (ValueError, OverflowError):
+            return cls()
+        return runs
 
     def encode(self) -> str:
         """The compact string (see the module docstring)."""
         out = []
         position = -1
-        for start, end in self.runs:
+        for start, end in zip(self.starts, self.ends, strict=True):
             length = end - start + 1
             token = b36(start - position - 1)
             out.append(token if length == 1 else f"{token}.{b36(length)}")
             position = end
         return ",".join(out)
 
+    @property
+    def runs(self) -> list[tuple[int, int]]:
+        """The runs as ``(start, end)`` pairs (a copy)."""
+        return list(zip(self.starts, self.ends, strict=True))
+
     def __contains__(self, value: object) -> bool:
         """Whether ``value`` is in one of the runs."""
         if not isinstance(value, int):
             return False
-        i = bisect.bisect_right(self.runs, (value, float("inf"))) - 1
-        return i >= 0 and self.runs[i][0] <= value <= self.runs[i][1]
+        i = bisect.bisect_right(self.starts, value) - 1
+        return i >= 0 and value <= self.ends[i]
 
     def __len__(self) -> int:
         """How many integers the runs hold."""
-        return sum(end - start + 1 for start, end in self.runs)
+        return sum(self.ends) - sum(self.starts) + len(self.ends)
 
     def __iter__(self) -> t.Iterator[int]:
         """Every integer, ascending."""
-        for start, end in self.runs:
+        for start, end in zip(self.starts, self.ends, strict=True):
             yield from range(start, end + 1)
 
     def __eq__(self, other: object) -> bool:
         """Same runs."""
-        return isinstance(other, IdRuns) and self.runs == other.runs
+        return isinstance(other, IdRuns) and self.starts == other.starts and self.ends == other.ends
 
     __hash__ = None  # type: ignore[assignment]
 
     def union(self, ids: t.Iterable[int]) -> IdRuns:
-        """These runs plus ``ids`` (a merge: linear in runs plus the new ids' sort)."""
-        extra = IdRuns.from_ids(ids).runs
-        merged: list[tuple[int, int]] = []
-        for start, end in sorted(self.runs + extra):
-            if merged and start <= merged[-1][1] + 1:
-                merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-            else:
-                merged.append((start, end))
-        return IdRuns(merged)
+        """These runs plus ``ids`` (another :class:`IdRuns`, or integers in any order): one
+        merge, linear in both sets' runs.
+        """
+        other = ids if isinstance(ids, IdRuns) else IdRuns.from_ids(ids)
+        if not other.ends:
+            return self
+        if not self.ends:
+            return other
+        merged = RunsBuilder()
+        theirs = zip(other.starts, other.ends, strict=True)
+        pending = next(theirs, None)
+        for start, end in zip(self.starts, self.ends, strict=True):
+            while pending is not None and pending[0] < start:
+                merged.extend(*pending)
+                pending = next(theirs, None)
+            merged.extend(start, end)
+        while pending is not None:
+            merged.extend(*pending)
+            pending = next(theirs, None)
+        return merged.build()
 
     def difference(self, other: IdRuns) -> list[int]:
         """The integers here and not in ``other`` (both walked once, in order)."""
         out: list[int] = []
         j = 0
-        theirs = other.runs
-        for start, end in self.runs:
+        their_starts, their_ends = other.starts, other.ends
+        count = len(their_ends)
+        for start, end in zip(self.starts, self.ends, strict=True):
             value = start
             while value <= end:
-                while j < len(theirs) and theirs[j][1] < value:
+                while j < count and their_ends[j] < value:
                     j += 1
-                if j < len(theirs) and theirs[j][0] <= value:
-                    value = theirs[j][1] + 1
+                if j < count and their_starts[j] <= value:
+                    value = their_ends[j] + 1
                     continue
-                stop = min(end, theirs[j][0] - 1) if j < len(theirs) else end
+                stop = min(end, their_starts[j] - 1) if j < count else end
                 out.extend(range(value, stop + 1))
                 value = stop + 1
         return out
 
     def intersection(self, other: IdRuns) -> IdRuns:
         """The integers in both."""
-        out: list[tuple[int, int]] = []
+        out = RunsBuilder()
         i = j = 0
-        while i < len(self.runs) and j < len(other.runs):
-            start = max(self.runs[i][0], other.runs[j][0])
-            end = min(self.runs[i][1], other.runs[j][1])
+        while i < len(self.ends) and j < len(other.ends):
+            start = max(self.starts[i], other.starts[j])
+            end = min(self.ends[i], other.ends[j])
             if start <= end:
-                out.append((start, end))
-            if self.runs[i][1] < other.runs[j][1]:
+                out.extend(start, end)
+            if self.ends[i] < other.ends[j]:
                 i += 1
             else:
                 j += 1
-        return IdRuns(out)
+        return out.build()
+
+
+class RunsBuilder:
+    """Collects integers arriving in any order into :class:`IdRuns` without a set of them.
+
+    An integer at or past the end of the last run extends it or opens a new run; one before
+    it (out of order) waits in a buffer, sorted and merged into the runs once the buffer is as
+    long as the runs (at least ``MIN_BUFFER``). So ascending input (a sweep's listing, ordered
+    by creation) holds only its runs, and any order holds at most twice the runs' size plus
+    ``MIN_BUFFER`` integers, each merge paid for by the integers buffered since the last one.
+    """
+
+    MIN_BUFFER = 4096
+
+    def __init__(self) -> None:
+        """Nothing collected yet."""
+        self.starts = array("q")
+        self.ends = array("q")
+        self.pending = array("q")
+
+    def add(self, value: int) -> None:
+        """One integer (a duplicate is harmless)."""
+        ends = self.ends
+        if ends:
+            last = ends[-1]
+            if value == last + 1:
+                ends[-1] = value
+                return
+            if value > last:
+                self.starts.append(value)
+                ends.append(value)
+                return
+            if value >= self.starts[-1]:
+                return
+            self.pending.append(value)
+            if len(self.pending) >= max(self.MIN_BUFFER, len(ends)):
+                self.merge()
+        else:
+            self.starts.append(value)
+            ends.append(value)
+
+    def extend(self, start: int, end: int) -> None:
+        """The run ``[start, end]``, which starts at or after the last run's start (merges)."""
+        ends = self.ends
+        if ends and start <= ends[-1] + 1:
+            ends[-1] = max(ends[-1], end)
+        else:
+            self.starts.append(start)
+            ends.append(end)
+
+    def merge(self) -> None:
+        """Sort the buffer into the runs (one pass over both)."""
+        if not self.pending:
+            return
+        values = sorted(self.pending)
+        self.pending = array("q")
+        runs = zip(self.starts, self.ends, strict=True)
+        self.starts, self.ends = array("q"), array("q")
+        i, count = 0, len(values)
+        for start, end in runs:
+            while i < count and values[i] < start:
+                self.extend(values[i], values[i])
+                i += 1
+            self.extend(start, end)
+        for value in values[i:]:
+            self.extend(value, value)
+
+    def build(self) -> IdRuns:
+        """The runs so far (a copy: the builder can go on collecting)."""
+        self.merge()
+        return IdRuns.of_arrays(self.starts[:], self.ends[:])
 
 
 class Versions:
