@@ -205,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="only the memory check: one tap sync of N/10 and one of N issues, no bare "
                              "loop, no warm-up, the fake rendering as it goes (for N = 200,000)")
     parser.add_argument("--no-delete-sweep", action="store_true",
-                        help="memory check with delete_sweep_hours 0 (the sweep keeps every emitted id: "
-                             "memory that grows with the site by design)")
+                        help="memory check with delete_sweep_hours 0 (a control: the sweep keeps the "
+                             "emitted ids as runs of consecutive ids)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--profile", type=Path, metavar="OUT",
                         help="also profile one tap run with py-spy (on PATH, or --py-spy) into "
