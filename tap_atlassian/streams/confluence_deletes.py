@@ -30,6 +30,7 @@ bookmark.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import typing as t
 from http import HTTPStatus
 
@@ -118,7 +119,9 @@ class ContentSweep:
         restored = self._restored(back, bookmark, dead)
         if restored:
             yield from self.stream.finish(restored)
-        self._save(state, IdRuns.from_ids(n for n in (*listed, *still_live) if n not in dead), now)
+        # streamed into the runs builder: no tuple of every listed id
+        live = IdRuns.from_ids(n for n in itertools.chain(listed, still_live) if n not in dead)
+        self._save(state, live, now)
 
     def _restored(self, back: list[int], bookmark: dt.datetime | None, dead: set[int]) -> list[dict]:
         """The ids that are back and older than the bookmark, read; those gone after all join ``dead``."""
