@@ -71,8 +71,10 @@ class StreamInternals(Stream):
         super().sync(context)
 
     def advance_bookmark(self, record: dict, context: Context | None) -> None:
-        """Move the bookmark to ``record`` as the SDK does after writing a record."""
-        super()._increment_stream_state(record, context=context)
+        """Move the bookmark to ``record`` as after writing it (``moves_bookmark`` still decides),
+        for a stream that has read past records it does not write.
+        """
+        self._increment_stream_state(record, context=context)
 
     def sync(self, context: Context | None = None) -> None:  # type: ignore[misc]  # @final in the SDK
         """Hand the sync to :meth:`sync_or_skip`."""

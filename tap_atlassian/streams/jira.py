@@ -440,7 +440,7 @@ class IssueChildStream(JiraIssuesStream):
                 record["issueUpdated"] = format_utc(updated)
                 yield record
             if not children and self.passes_empty_issues and updated is not None:
-                self._increment_stream_state({self.replication_key: format_utc(updated)}, context=context)
+                self.advance_bookmark({self.replication_key: format_utc(updated)}, context)
             if known is not None:
                 yield from known.reread(issue_id, children, format_utc(updated))
         yield from self.track_done()
