@@ -20,8 +20,9 @@ A slice ``[a, b)`` is searched as ``updated >= a AND updated < b`` (minute liter
 user's zone, widened by an autumn hour where a literal names two instants) and kept to
 ``a <= updated < b`` on the issue's own UTC time, so each issue is in exactly one slice.
 Up to ``workers`` slices are read at once and at most twice as many read or held (a page
-each; a Cloud page held as its bytes, parsed when emitted): memory stays bounded whatever the
-window's size, and the slices still to read are made as they are needed.
+each; a Cloud page held as its bytes, parsed when emitted, an overflowing one parsed once more
+to find where its rest starts): memory stays bounded whatever the window's size, and the
+slices still to read are made as they are needed.
 Without a known time zone the query windows are widened by 14 hours, so the search is not
 sliced.
 """
@@ -199,10 +200,14 @@ class SliceReader:
                 part.take = list
                 return (Part(part.lower, part.upper, whole=True),)
             parts.append(Part(part.lower, cut, whole=True))
-            kept: list[Hit] = []
+            part.take = list
         else:
-            kept = [(i, u) for i, u in hits if u is None or (u < cut and self._holds(part, u))]
-        part.take = lambda: kept
+            # Parsed again when emitted (Cloud: ``read`` parses the bytes at each call): held
+            # parsed, an overflowing page weighs about five times its bytes, and several can
+            # wait behind the head at once.
+            part.take = lambda: [
+                (i, u) for i, u in page.read() if u is None or (u < cut and self._holds(part, u))
+            ]
         final: list[Part] = []  # the window's newest issues, when the probe found where they start
         in_final = 0
         if newest is not None:
