@@ -11,8 +11,8 @@ arena keeps its own high-water mark: the tap's peak RSS grew with the length of 
 (129 MB after 20,000 issues, 144 MB after 200,000). With the threshold set, glibc keeps it
 fixed ("if the parameter is set, the dynamic adjustment is disabled", GNU C Library manual,
 Malloc Tunable Parameters, https://www.gnu.org/software/libc/manual/html_node/Malloc-Tunable-Parameters.html),
-so every answer above it is mapped on its own and unmapped when freed (peak RSS 114 MB at
-200,000 issues, steady from the first minutes). The cost is a page-zeroing ``mmap`` per
+so every answer above it is mapped on its own and unmapped when freed (peak RSS about
+115 MB at 200,000 issues, reached in the first minutes). The cost is a page-zeroing ``mmap`` per
 large answer, a few per second.
 
 Only the tap's command sets it (``TapAtlassian.get_singer_command``): a process that imports
