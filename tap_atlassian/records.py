@@ -53,7 +53,7 @@ def rfc3339(value: str) -> str:
 
 # The records of one run share few hours, but a full sync spans every hour of the site's
 # life: a small cache keeps memory flat however many records pass (one of 65,536 entries
-# grew with the run, about 25 bytes a record, to 10 MB).
+# grew with the run, about 25 bytes a record, up to about 10 MB).
 @functools.lru_cache(maxsize=4096)
 def _utc_head(key: str) -> str | None:
     """``YYYY-MM-DDTHH[:MM]`` + a ``+hhmm`` offset as that hour [minute] in UTC (None: not a time)."""
